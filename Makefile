@@ -1,0 +1,45 @@
+# Aula: `make run` records a demo, `make test` runs every test. Both set up what is missing first.
+SHELL := /bin/bash
+GO    ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+BIN   := bin
+# Tests are long-running real recordings; -race is on as the conventions ask.
+TESTFLAGS ?= -race -timeout 30m
+
+.PHONY: setup build run test bench bench-record lint fmt vet fuzz clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Records 30 s from the real screen when a display is present (plus the synthetic camera
+# and microphone), else from the synthetic sources only, and says where the files are.
+run: build
+	@scripts/run-demo.sh $(BIN)/aula-agent
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+fuzz: setup
+	@scripts/fuzz.sh 20s
+
+bench: bench-record
+
+bench-record: build
+	$(GO) test -run '^$$' -bench BenchmarkRecordVsFFmpeg -benchtime 1x -timeout 20m ./bench/
+
+lint: setup
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+	CGO_ENABLED=0 $(GO) vet ./internal/... ./capture/
+	GOOS=windows CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/...
+	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,17 @@
+//go:build darwin
+
+package capture
+
+// DefaultBackend returns the FFmpeg input format a spec of the given kind uses when its
+// device part names no backend.
+func DefaultBackend(kind Kind) string {
+	switch kind {
+	case KindScreen:
+		return backendAVFoundation
+	case KindCamera:
+		return backendAVFoundation
+	case KindMicrophone:
+		return backendAVFoundation
+	}
+	return ""
+}

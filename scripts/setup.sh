@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing Aula needs, and only what is missing: Debian
+# packages (FFmpeg 5.1 development libraries, ffmpeg/ffprobe, Xvfb, fonts) and Go tools.
+# Safe to run again and again.
+set -euo pipefail
+
+packages=(
+  pkg-config gcc
+  libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev
+  libswscale-dev libswresample-dev libavutil-dev
+  ffmpeg xvfb xauth fonts-dejavu-core
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+gobin="$(go env GOPATH)/bin"
+install_tool() { # name module@version
+  if ! [ -x "$gobin/$1" ]; then
+    echo "setup: go install $2"
+    go install "$2"
+  fi
+}
+install_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.7.0
+go mod download
