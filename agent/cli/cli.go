@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/aulacapture/aula/encoder"
 )
 
 // Env is what the command line runs in; tests fill it with buffers.
@@ -50,6 +52,9 @@ func Run(ctx context.Context, env Env) error {
 		return ErrUsage
 	}
 	cmd, args := env.Args[0], env.Args[1:]
+	// FFmpeg's own lines would only repeat, less clearly, the sentences we print;
+	// --verbose turns them back on.
+	encoder.LogTo(slog.New(slog.DiscardHandler))
 	switch cmd {
 	case "devices":
 		return runDevices(ctx, env, args)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"os/signal"
@@ -119,9 +118,6 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 	log := newLogger(env.Stderr, f.verbose)
 	if f.verbose {
 		encoder.LogTo(log)
-	} else {
-		// FFmpeg's own lines would only repeat, less clearly, the sentence we print.
-		encoder.LogTo(slog.New(slog.DiscardHandler))
 	}
 
 	dir := f.out
