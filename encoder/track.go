@@ -132,6 +132,7 @@ type Track struct {
 	in      inputFormat
 	encName string
 	init    []byte
+	codec   string
 
 	codecTB astiav.Rational
 	// Audio: the timeline position of sample 0 and the samples written since.
@@ -183,15 +184,7 @@ func NewTrack(cfg Config, log *slog.Logger, emit func(Segment) error) (*Track, e
 func (t *Track) Init() []byte { return t.init }
 
 // Codec returns the RFC 6381 codec string of the track, known after the first frame.
-func (t *Track) Codec() string {
-	if t.enc == nil {
-		return ""
-	}
-	if t.cfg.Media == MediaAudio {
-		return "mp4a.40.2"
-	}
-	return avcCodecString(t.enc.ExtraData())
-}
+func (t *Track) Codec() string { return t.codec }
 
 // Stats returns the counters; the audio peak restarts at each call.
 func (t *Track) Stats() Stats {
@@ -473,6 +466,10 @@ func (t *Track) open(f *astiav.Frame) error {
 		return err
 	}
 	t.init = t.frag.init
+	t.codec = "mp4a.40.2"
+	if t.cfg.Media == MediaVideo {
+		t.codec = avcCodecString(t.enc.ExtraData())
+	}
 	t.bytes.Add(int64(len(t.init)))
 	return nil
 }

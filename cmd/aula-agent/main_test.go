@@ -281,3 +281,74 @@ func waitSegments(t *testing.T, dir, track string, n int, timeout time.Duration)
 	}
 	t.Fatalf("no %d %s segments in %s after %s", n, track, dir, timeout)
 }
+
+// TestRecordPauseResume: the paused span is not captured, the timeline runs on without
+// a hole, the pause is in the manifest, and sound and picture stay in sync after it.
+func TestRecordPauseResume(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "rec")
+	cmd, text := agent(t, nil, "record", "--synthetic", "--out", out)
+	waitSegments(t, out, "camera", 2, 30*time.Second)
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	before := countSegments(out, "camera")
+	waitSegments(t, out, "camera", before+2, 30*time.Second)
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("record: %v: %s", err, text)
+	}
+	m := checkPlayable(t, out)
+	if len(m.Pauses) != 1 {
+		t.Fatalf("pauses %+v, want one", m.Pauses)
+	}
+	p := m.Pauses[0]
+	if p.Duration < 2.8 || p.Duration > 3.5 || p.At < 3.5 {
+		t.Errorf("pause %+v: want about 3 s, after the first 2 segments", p)
+	}
+	cam := m.Tracks[0]
+	frames := mediatest.ReadBarcodes(t, filepath.Join(out, "camera", "index.m3u8"), cam.Width, cam.Height,
+		capture.BarcodeBits, capture.BarcodeCell(cam.Height))
+	jumps := 0
+	for i := 1; i < len(frames); i++ {
+		if dt := frames[i].PTS - frames[i-1].PTS; dt > 0.050 {
+			t.Errorf("timeline hole of %.3f s at %.3f s", dt, frames[i].PTS)
+		}
+		if gap := frames[i].Counter - frames[i-1].Counter; gap != 1 {
+			jumps++
+			// The source ran on while paused: about 3 s of frames were not captured.
+			if gap < 80 || gap > 105 {
+				t.Errorf("counter jumps by %d at %.3f s, want about 90 (3 s paused)", gap, frames[i].PTS)
+			}
+			if d := frames[i].PTS - encoder.Lead.Seconds() - p.At; d < -0.1 || d > 0.1 {
+				t.Errorf("capture resumed at %.3f s of media time, manifest says %.3f s", frames[i].PTS, p.At)
+			}
+		}
+	}
+	if jumps != 1 {
+		t.Errorf("counter jumped %d times, want once (at the pause)", jumps)
+	}
+	clicks := mediatest.Clicks(t, filepath.Join(out, "audio", "index.m3u8"), 0.5, 500*time.Millisecond)
+	for _, f := range frames {
+		if !f.Flash {
+			continue
+		}
+		best := math.Inf(1)
+		for _, c := range clicks {
+			if d := c - f.PTS; math.Abs(d) < math.Abs(best) {
+				best = d
+			}
+		}
+		if math.Abs(best) > 0.040 {
+			t.Errorf("flash at %.3f s: nearest click %.1f ms away after pause/resume", f.PTS, best*1000)
+		}
+	}
+}
+
+func countSegments(dir, track string) int {
+	files, _ := filepath.Glob(filepath.Join(dir, track, "*.m4s"))
+	return len(files)
+}
