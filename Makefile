@@ -3,8 +3,9 @@ SHELL := /bin/bash
 GO    ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 BIN   := bin
-# Tests are long-running real recordings; -race is on as the conventions ask.
-TESTFLAGS ?= -race -timeout 30m
+# Tests make real-time recordings: -p 1 keeps packages from starving each other of the
+# two cores (a starved x11grab drops frames); -race is on as the conventions ask.
+TESTFLAGS ?= -race -timeout 30m -p 1
 
 .PHONY: setup build run test bench bench-record lint fmt vet fuzz clean
 

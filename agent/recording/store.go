@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/aulacapture/aula/internal/hls"
 	"github.com/aulacapture/aula/internal/manifest"
@@ -88,7 +89,8 @@ func (s *DirStore) writeIndex(m *manifest.Manifest, final bool) error {
 			continue
 		}
 		var b bytes.Buffer
-		if err := hls.WriteMedia(&b, t, final, urls); err != nil {
+		// Target: the 2 s grid plus room for a late keyframe, so it never changes.
+		if err := hls.WriteMedia(&b, t, final, 3*time.Second, urls); err != nil {
 			return err
 		}
 		if err := writeAtomic(filepath.Join(s.Dir, t.ID, "index.m3u8"), b.Bytes()); err != nil {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aulacapture/aula/internal/manifest"
 )
@@ -39,15 +42,24 @@ func SegmentName(seq int) string { return fmt.Sprintf("%06d.m4s", seq) }
 // WriteMedia writes the media playlist of one track. While the recording runs (final
 // false) it is an EVENT playlist that players re-read; when final it is a VOD playlist
 // with an end tag.
-func WriteMedia(w io.Writer, t manifest.Track, final bool, urls URLs) error {
-	target := 1
-	for _, s := range t.Segments {
-		// RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer must not exceed the target.
-		target = max(target, int(math.Round(s.Duration)))
+//
+// target is the EXT-X-TARGETDURATION to declare (0: the longest segment's). A playlist
+// that is rewritten as segments arrive must keep its target (RFC 8216 §6.2.1), so give
+// one that every segment will fit: a segment longer than the target raises it anyway,
+// since the alternative is a playlist that breaks §4.3.3.1.
+func WriteMedia(w io.Writer, t manifest.Track, final bool, target time.Duration, urls URLs) error {
+	durations := make([]string, len(t.Segments))
+	tgt := max(int(math.Round(target.Seconds())), 1)
+	for i, s := range t.Segments {
+		durations[i] = strconv.FormatFloat(s.Duration, 'f', 5, 64)
+		// §4.3.3.1: each EXTINF, as written and rounded to the nearest integer, must not
+		// exceed the target.
+		written, _ := strconv.ParseFloat(durations[i], 64)
+		tgt = max(tgt, int(math.Round(written)))
 	}
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
-	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", tgt)
 	if final {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	} else {
@@ -55,8 +67,8 @@ func WriteMedia(w io.Writer, t manifest.Track, final bool, urls URLs) error {
 	}
 	b.WriteString("#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", urls.Init(t.ID))
-	for _, s := range t.Segments {
-		fmt.Fprintf(&b, "#EXTINF:%.5f,\n%s\n", s.Duration, urls.Segment(t.ID, s.Seq))
+	for i, s := range t.Segments {
+		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", durations[i], urls.Segment(t.ID, s.Seq))
 	}
 	if final {
 		b.WriteString("#EXT-X-ENDLIST\n")
@@ -65,48 +77,74 @@ func WriteMedia(w io.Writer, t manifest.Track, final bool, urls URLs) error {
 	return err
 }
 
-// WriteMaster writes the master playlist: every video track as a variant stream (screen
-// first), each with the recording's audio as its audio group. A recording with only
-// audio gets the audio track as its one variant.
+// WriteMaster writes the master playlist. Screen and camera are different pictures, not
+// versions of one, so they are not variants a player may switch between by bandwidth:
+// the first video track (a screen if there is one) is the one variant stream, and every
+// video track is a rendition of its VIDEO group, the way HLS offers camera angles. The
+// audio track is the variant's AUDIO group. A recording with only audio gets the audio
+// track as its variant.
 func WriteMaster(w io.Writer, m *manifest.Manifest, urls URLs) error {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	var audio *manifest.Track
+	var videos []manifest.Track
+	for _, kind := range []manifest.Kind{manifest.KindScreen, manifest.KindCamera} {
+		for _, t := range m.Tracks {
+			if t.Kind == kind {
+				videos = append(videos, t)
+			}
+		}
+	}
 	for i := range m.Tracks {
 		if m.Tracks[i].Kind == manifest.KindAudio {
 			audio = &m.Tracks[i]
 			break
 		}
 	}
+	if len(videos) == 0 {
+		if audio != nil {
+			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=%q\n%s\n", max(audio.Bandwidth, 1), audio.Codec, urls.Media(audio.ID))
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	main := videos[0]
+	bw := int64(1)
+	// CODECS names every format in any rendition of the variant (RFC 8216 §4.3.4.2).
+	var codecList []string
+	for _, t := range videos {
+		if !slices.Contains(codecList, t.Codec) {
+			codecList = append(codecList, t.Codec)
+		}
+	}
+	codecs := strings.Join(codecList, ",")
+	groups := ""
+	if len(videos) > 1 {
+		for i, t := range videos {
+			// DEFAULT=YES without URI: the variant's own playlist (RFC 8216 §4.3.4.1).
+			if i == 0 {
+				fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=VIDEO,GROUP-ID=\"video\",NAME=%q,DEFAULT=YES,AUTOSELECT=YES\n", t.ID)
+			} else {
+				fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=VIDEO,GROUP-ID=\"video\",NAME=%q,DEFAULT=NO,AUTOSELECT=NO,URI=%q\n", t.ID, urls.Media(t.ID))
+			}
+		}
+		groups += ",VIDEO=\"video\""
+	}
+	for _, t := range videos {
+		bw = max(bw, t.Bandwidth)
+	}
 	if audio != nil {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=%q,DEFAULT=YES,AUTOSELECT=YES,URI=%q\n",
 			audio.ID, urls.Media(audio.ID))
+		bw += audio.Bandwidth
+		codecs += "," + audio.Codec
+		groups += ",AUDIO=\"audio\""
 	}
-	variants := 0
-	for _, kind := range []manifest.Kind{manifest.KindScreen, manifest.KindCamera} {
-		for _, t := range m.Tracks {
-			if t.Kind != kind {
-				continue
-			}
-			bw := max(t.Bandwidth, 1)
-			codecs := t.Codec
-			extra := ""
-			if audio != nil {
-				bw += audio.Bandwidth
-				codecs += "," + audio.Codec
-				extra = ",AUDIO=\"audio\""
-			}
-			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=%q", bw, codecs)
-			if t.Width > 0 && t.Height > 0 {
-				fmt.Fprintf(&b, ",RESOLUTION=%dx%d", t.Width, t.Height)
-			}
-			fmt.Fprintf(&b, ",NAME=%q%s\n%s\n", t.ID, extra, urls.Media(t.ID))
-			variants++
-		}
+	fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=%q", bw, codecs)
+	if main.Width > 0 && main.Height > 0 {
+		fmt.Fprintf(&b, ",RESOLUTION=%dx%d", main.Width, main.Height)
 	}
-	if variants == 0 && audio != nil {
-		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=%q\n%s\n", max(audio.Bandwidth, 1), audio.Codec, urls.Media(audio.ID))
-	}
+	fmt.Fprintf(&b, "%s\n%s\n", groups, urls.Media(main.ID))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -204,7 +204,8 @@ func Decode(r io.Reader) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if dec.More() {
+	// More() is false before a stray '}' or ']', so ask for the next token instead.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the manifest", ErrInvalid)
 	}
 	if err := m.Validate(); err != nil {
