@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The demo `make run` starts: a 30 s recording into a fresh folder.
+# The demo `make run` starts: a 30 s recording into a fresh folder, from the real screen
+# when $DISPLAY names a running X server, else from the synthetic one, with the synthetic
+# camera and microphone.
 set -euo pipefail
 agent="$1"
-out="${AULA_DEMO_OUT:-$(mktemp -d /tmp/aula-demo.XXXXXX)/recording}"
+base="$(mktemp -d /tmp/aula-demo.XXXXXX)"
+out="$base/recording"
 args=(record --synthetic --duration "${AULA_DEMO_DURATION:-30s}" --out "$out" --title "Aula demo")
-if [ -n "${DISPLAY:-}" ] && "$agent" devices 2>/dev/null | grep -q '^screen'; then
-  args+=(--screen)
-else
-  args+=(--screen=synthetic)
+screen="--screen=synthetic"
+if [ -n "${DISPLAY:-}" ] && "$agent" devices --json | grep -q "\"id\": \"${DISPLAY%.0}\(.0\)\?\",\?$" ; then
+  screen="--screen"
 fi
-echo "make run: $agent ${args[*]}"
-"$agent" "${args[@]}"
+echo "make run: $agent ${args[*]} $screen"
+"$agent" "${args[@]}" "$screen"
 echo
 echo "The recording is in $out:"
 echo "  $out/index.m3u8      master playlist (open it in VLC, mpv or: ffplay $out/index.m3u8)"

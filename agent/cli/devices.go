@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aulacapture/aula/capture"
@@ -20,6 +21,11 @@ func runDevices(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A display whose size could not be read is not running (a stale socket): it
+	// cannot be recorded, so it is not offered.
+	devices = slices.DeleteFunc(devices, func(dev capture.Device) bool {
+		return dev.Backend == "x11grab" && len(dev.Modes) == 0
+	})
 	// The synthetic sources are always there, for demos and tests.
 	devices = append(devices,
 		capture.Device{Kind: capture.KindScreen, Backend: "lavfi", ID: "synthetic", Name: "Synthetic screen (test picture with frame counter)",

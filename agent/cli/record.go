@@ -184,7 +184,11 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 		}
 		return recordError(dir, segments, err)
 	}
-	fmt.Fprintf(env.Stderr, "Recorded %.1f s in %d segments: %s\n", m.Duration(), segments, dir)
+	var encoders []string
+	for _, t := range rec.Status().Tracks {
+		encoders = append(encoders, t.ID+" "+t.Encoder)
+	}
+	fmt.Fprintf(env.Stderr, "Recorded %.1f s in %d segments (%s): %s\n", m.Duration(), segments, strings.Join(encoders, ", "), dir)
 	fmt.Fprintf(env.Stderr, "Play it with: ffplay %s   (or open it in VLC, or any HLS player)\n", filepath.Join(dir, "index.m3u8"))
 	fmt.Fprintln(env.Stdout, dir)
 	return nil

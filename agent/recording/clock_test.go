@@ -52,3 +52,20 @@ func TestClock(t *testing.T) {
 		t.Errorf("state = %v, %d", paused, epoch)
 	}
 }
+
+func TestFitWithin(t *testing.T) {
+	cases := []struct{ w, h, mw, mh, ww, wh int }{
+		{1280, 720, 1920, 1080, 1280, 720},
+		{3840, 2160, 1920, 1080, 1920, 1080},
+		{2560, 1600, 1920, 1080, 1728, 1080},
+		{1920, 1200, 1280, 720, 1152, 720},
+		{4000, 1000, 1920, 1080, 1920, 480},
+		{1366, 768, 1920, 1080, 1366, 768},
+		{1281, 721, 1920, 1080, 1280, 720},
+	}
+	for _, c := range cases {
+		if w, h := fitWithin(c.w, c.h, c.mw, c.mh); w != c.ww || h != c.wh {
+			t.Errorf("fitWithin(%d, %d, %d, %d) = %dx%d, want %dx%d", c.w, c.h, c.mw, c.mh, w, h, c.ww, c.wh)
+		}
+	}
+}

@@ -264,6 +264,15 @@ func (r *Recorder) open(ctx context.Context) (out []*source, err error) {
 					}
 				}
 				cfg.Media = encoder.MediaVideo
+				if cfg.Width == 0 {
+					// Screens up to 1080p, cameras up to 720p unless configured: larger
+					// pictures are scaled down, keeping their shape.
+					maxW, maxH := 1920, 1080
+					if kind == manifest.KindCamera {
+						maxW, maxH = 1280, 720
+					}
+					cfg.Width, cfg.Height = fitWithin(info.Width, info.Height, maxW, maxH)
+				}
 				if cfg.FPS == 0 && info.FPS > 0 {
 					cfg.FPS = int(info.FPS + 0.5)
 				}
@@ -282,9 +291,6 @@ func (r *Recorder) open(ctx context.Context) (out []*source, err error) {
 			t := manifest.Track{ID: id, Kind: kind, Segments: []manifest.Segment{}}
 			if info.Video {
 				t.Width, t.Height = cfg.Width, cfg.Height
-				if t.Width == 0 {
-					t.Width, t.Height = info.Width&^1, info.Height&^1
-				}
 			}
 			r.man.Tracks = append(r.man.Tracks, t)
 			r.tracks = append(r.tracks, ts)
@@ -292,6 +298,18 @@ func (r *Recorder) open(ctx context.Context) (out []*source, err error) {
 		}
 	}
 	return out, nil
+}
+
+// fitWithin scales w×h down, keeping its shape, to fit within maxW×maxH, in even
+// numbers as H.264 with 4:2:0 chroma needs.
+func fitWithin(w, h, maxW, maxH int) (int, int) {
+	if w <= maxW && h <= maxH {
+		return w &^ 1, h &^ 1
+	}
+	if w*maxH > h*maxW { // wider than the box
+		return maxW &^ 1, (h * maxW / w) &^ 1
+	}
+	return (w * maxH / h) &^ 1, maxH &^ 1
 }
 
 // runSource reads one source until ctx ends, the duration is reached, or it fails.
