@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aulacapture/aula/capture"
-	"github.com/aulacapture/aula/internal/manifest"
 	"github.com/aulacapture/aula/internal/mediatest"
 )
 
@@ -108,7 +107,7 @@ func BenchmarkRecordVsFFmpeg(b *testing.B) {
 			dropped(b, filepath.Join(aulaOut, "camera", "index.m3u8"), 720)
 		ffDrop := dropped(b, filepath.Join(ffOut, "screen", "index.m3u8"), 1080) +
 			dropped(b, filepath.Join(ffOut, "camera", "index.m3u8"), 720)
-		m := readManifest(b, aulaOut)
+		m := mediatest.ReadManifest(b, aulaOut)
 
 		cpuRatio := aula.cpu.Seconds() / ff.cpu.Seconds()
 		rssRatio := float64(aula.maxRSS) / float64(ff.maxRSS)
@@ -142,17 +141,4 @@ func dropped(b *testing.B, playlist string, height int) int {
 		}
 	}
 	return n
-}
-
-func readManifest(b *testing.B, dir string) *manifest.Manifest {
-	f, err := os.Open(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	m, err := manifest.Decode(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return m
 }

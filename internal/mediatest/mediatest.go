@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aulacapture/aula/internal/manifest"
 )
 
 // StartXvfb starts a virtual X server of the given size and returns its display
@@ -249,4 +251,19 @@ func run(name string, args ...string) ([]byte, error) {
 		return out, fmt.Errorf("%s reported: %s", name, s)
 	}
 	return out, nil
+}
+
+// ReadManifest reads and strictly decodes dir/manifest.json.
+func ReadManifest(tb testing.TB, dir string) *manifest.Manifest {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	m, err := manifest.Decode(f)
+	if err != nil {
+		tb.Fatalf("%s/manifest.json: %v", dir, err)
+	}
+	return m
 }
