@@ -38,7 +38,7 @@ type Config struct {
 	// SegmentDuration is the target length of a media segment; 0 means 2 s. Video
 	// segments start with an IDR frame forced at the first frame on or after each multiple.
 	SegmentDuration time.Duration
-	// SampleRate of the encoded audio; 0 means 48000.
+	// SampleRate of the encoded audio; 0 means 48000, the only rate supported.
 	SampleRate int
 	// Channels of the encoded audio (1 or 2); 0 keeps the source's (more than two become stereo).
 	Channels int
@@ -73,6 +73,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bitrate %d: must not be negative: %w", c.Bitrate, ErrBadConfig)
 	case c.SegmentDuration < 0 || (c.SegmentDuration > 0 && c.SegmentDuration < 500*time.Millisecond):
 		return fmt.Errorf("segment duration %s: want at least 500ms: %w", c.SegmentDuration, ErrBadConfig)
+	case c.SampleRate != 0 && c.SampleRate != 48000:
+		// Lead leaves room for AAC's delay at 48 kHz only.
+		return fmt.Errorf("sample rate %d: only 48000 is supported: %w", c.SampleRate, ErrBadConfig)
 	case c.Channels < 0 || c.Channels > 2:
 		return fmt.Errorf("channels %d: want 1 or 2: %w", c.Channels, ErrBadConfig)
 	}

@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		{"fps too high", encoder.Config{Media: encoder.MediaVideo, FPS: 1000}, false},
 		{"negative bitrate", encoder.Config{Media: encoder.MediaVideo, Bitrate: -1}, false},
 		{"tiny segments", encoder.Config{Media: encoder.MediaVideo, SegmentDuration: 100 * time.Millisecond}, false},
+		{"44.1 kHz", encoder.Config{Media: encoder.MediaAudio, SampleRate: 44100}, false},
 		{"three channels", encoder.Config{Media: encoder.MediaAudio, Channels: 3}, false},
 		{"unknown encoder", encoder.Config{Media: encoder.MediaVideo, Encoder: "h265"}, false},
 		{"named x264", encoder.Config{Media: encoder.MediaVideo, Encoder: "libx264"}, true},

@@ -72,20 +72,22 @@ func (s *DirStore) Segment(track string, seq int, data []byte, m *manifest.Manif
 	if err := writeAtomic(filepath.Join(s.Dir, track, hls.SegmentName(seq)), data); err != nil {
 		return err
 	}
-	return s.writeIndex(m, false)
+	return s.writeIndex(m, false, track)
 }
 
 // Finish implements Store.
 func (s *DirStore) Finish(m *manifest.Manifest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.writeIndex(m, true)
+	return s.writeIndex(m, true, "")
 }
 
-func (s *DirStore) writeIndex(m *manifest.Manifest, final bool) error {
+// writeIndex writes the media playlist of track (of every track when track is ""), the
+// master playlist and the manifest.
+func (s *DirStore) writeIndex(m *manifest.Manifest, final bool, track string) error {
 	urls := hls.FileURLs()
 	for _, t := range m.Tracks {
-		if len(t.Segments) == 0 {
+		if len(t.Segments) == 0 || (track != "" && t.ID != track) {
 			continue
 		}
 		var b bytes.Buffer
