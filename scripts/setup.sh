@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Aula needs, and only what is missing: Debian
-# packages (FFmpeg 5.1 development libraries, ffmpeg/ffprobe, Xvfb, fonts) and Go tools.
+# packages (FFmpeg 5.1 development libraries, ffmpeg/ffprobe, Xvfb, fonts, PostgreSQL for
+# the store's tests) and Go tools (staticcheck, versitygw).
 # Safe to run again and again.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev
   libswscale-dev libswresample-dev libavutil-dev
   ffmpeg xvfb xauth fonts-dejavu-core
+  postgresql
 )
 
 missing=()
@@ -31,4 +33,6 @@ install_tool() { # name module@version
   fi
 }
 install_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.7.0
+# The S3 server the blob store's tests run against.
+install_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 go mod download

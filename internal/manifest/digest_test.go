@@ -1,6 +1,9 @@
 package manifest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,4 +32,49 @@ func TestDigest(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseContentDigest(t *testing.T) {
+	sum := sha256.Sum256([]byte("abc"))
+	good := Digest([]byte("abc"))
+	cases := []struct {
+		header string
+		ok     bool
+	}{
+		{good, true},
+		{"sha-512=:AAAA:, " + good, true},
+		{good + ";p=1", true},
+		{"", false},
+		{"sha-256", false},
+		{"sha-256=abc", false},
+		{"sha-256=:AAAA:", false},
+		{"sha-512=:" + strings.Repeat("A", 88) + ":", false},
+		{"sha-256=:!!!:", false},
+		{strings.Repeat("x", 2000), false},
+	}
+	for _, c := range cases {
+		got, err := ParseContentDigest(c.header)
+		if (err == nil) != c.ok {
+			t.Errorf("ParseContentDigest(%.40q) error %v, want ok=%v", c.header, err, c.ok)
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrDigest) {
+			t.Errorf("error %v does not wrap ErrDigest", err)
+		}
+		if c.ok && !bytes.Equal(got, sum[:]) {
+			t.Errorf("ParseContentDigest(%q) = %x", c.header, got)
+		}
+	}
+}
+
+func FuzzParseContentDigest(f *testing.F) {
+	f.Add(Digest([]byte("abc")))
+	f.Add("sha-512=:AAAA:, sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:")
+	f.Add("sha-256=:=:")
+	f.Fuzz(func(t *testing.T, h string) {
+		sum, err := ParseContentDigest(h)
+		if err == nil && len(sum) != 32 {
+			t.Fatalf("accepted %q with a %d-byte digest", h, len(sum))
+		}
+	})
 }

@@ -125,7 +125,7 @@ func (m *Manifest) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
-	if !uuidRE.MatchString(m.ID) || m.ID[14] != '7' {
+	if !ValidID(m.ID) {
 		return bad("id %q is not a lowercase UUIDv7", m.ID)
 	}
 	if len(m.Title) > 500 {
@@ -144,7 +144,7 @@ func (m *Manifest) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tracks {
-		if !trackRE.MatchString(t.ID) {
+		if !ValidTrackID(t.ID) {
 			return bad("tracks[%d].id %q: want lowercase letters, digits, _ or -", i, t.ID)
 		}
 		if seen[t.ID] {
@@ -220,3 +220,10 @@ func (m *Manifest) Encode(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(m)
 }
+
+// ValidID reports whether id is a recording id: a lowercase UUIDv7.
+func ValidID(id string) bool { return uuidRE.MatchString(id) && id[14] == '7' }
+
+// ValidTrackID reports whether id can name a track: lowercase letters, digits, _ and -,
+// starting with a letter, at most 32 bytes.
+func ValidTrackID(id string) bool { return trackRE.MatchString(id) }

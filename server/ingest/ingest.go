@@ -1,0 +1,572 @@
+// Package ingest is the agent-facing half of the server's API: recordings announced by
+// their manifest, sealed init and media segments uploaded one by one, resumed from the
+// server's manifest and completed. Every upload is idempotent and checked — digest,
+// decryption, CMAF structure and codec — before anything is committed.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/aulacapture/aula/internal/manifest"
+	"github.com/aulacapture/aula/internal/seal"
+	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/blob"
+	"github.com/aulacapture/aula/server/media"
+	"github.com/aulacapture/aula/server/problem"
+	"github.com/aulacapture/aula/server/store"
+)
+
+// Metadata is what ingest needs of the metadata store; *store.Store is one.
+type Metadata interface {
+	auth.Tokens
+	Tenant(ctx context.Context, id string) (store.Tenant, error)
+	PutRecording(ctx context.Context, r store.Recording) (bool, error)
+	Recording(ctx context.Context, tenantID, id string) (store.Recording, error)
+	SetTrackInit(ctx context.Context, tenantID, recID, trackID, digest, key string) error
+	PutSegment(ctx context.Context, tenantID, recID, trackID string, seg store.Segment) (bool, error)
+	Segments(ctx context.Context, tenantID, recID, trackID string) ([]store.Segment, error)
+	CompleteRecording(ctx context.Context, tenantID, id string, duration float64, at time.Time) error
+}
+
+// Keys gives a tenant's age identity, to open what agents sealed to it.
+type Keys interface {
+	Identity(ctx context.Context, tenantID string) (*age.X25519Identity, error)
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	// MaxSegment is the largest sealed segment accepted, in bytes.
+	MaxSegment int64
+	// MaxManifest is the largest manifest accepted, in bytes.
+	MaxManifest int64
+	// MaxSeq is the highest segment number accepted.
+	MaxSeq int
+}
+
+// DefaultLimits fit a 4K screen at a high bit rate in 2 s segments, with room to spare,
+// and a day of segments.
+func DefaultLimits() Limits {
+	return Limits{MaxSegment: 64 << 20, MaxManifest: manifest.MaxSize, MaxSeq: 9_999_999}
+}
+
+// Handler serves the ingest API.
+type Handler struct {
+	Meta   Metadata
+	Blobs  blob.Store
+	Keys   Keys
+	Log    *slog.Logger
+	Limits Limits
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Observe, when set, is told of each segment accepted (bytes, seconds spent).
+	Observe func(bytes int64, took time.Duration)
+
+	mu    sync.Mutex
+	inits map[string]media.Init // by tenant/recording/track
+}
+
+// Register adds the ingest routes to mux under /api/v1.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/tenant/recipient", h.auth("", h.recipient))
+	mux.HandleFunc("PUT /api/v1/recordings/{id}", h.auth(auth.ScopeIngest, h.putRecording))
+	mux.HandleFunc("GET /api/v1/recordings/{id}/manifest", h.auth("", h.getManifest))
+	mux.HandleFunc("PUT /api/v1/recordings/{id}/tracks/{track}/init", h.auth(auth.ScopeIngest, h.putInit))
+	mux.HandleFunc("PUT /api/v1/recordings/{id}/tracks/{track}/segments/{seq}", h.auth(auth.ScopeIngest, h.putSegment))
+	mux.HandleFunc("POST /api/v1/recordings/{id}/complete", h.auth(auth.ScopeIngest, h.complete))
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal)
+
+// auth authenticates the bearer token and checks scope ("" lets any valid token in).
+func (h *Handler) auth(scope string, next handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := auth.Bearer(r.Context(), h.Meta, r, h.now())
+		if err != nil {
+			if !errors.Is(err, auth.ErrNoCredentials) && !errors.Is(err, auth.ErrBadToken) && !errors.Is(err, auth.ErrExpired) {
+				h.fail(w, r, err)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aula"`)
+			problem.Write(w, r, http.StatusUnauthorized, "unauthenticated", "Send a valid, unexpired API token as Authorization: Bearer TOKEN.")
+			return
+		}
+		if scope != "" && !p.Allows(scope) {
+			problem.Write(w, r, http.StatusForbidden, "scope", "This token lacks the "+scope+" scope.")
+			return
+		}
+		next(w, r, p)
+	}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) recipient(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	t, err := h.Meta.Tenant(r.Context(), p.TenantID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"recipient": t.Recipient})
+}
+
+// recordingID validates the {id} path value.
+func recordingID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !manifest.ValidID(id) {
+		return "", fmt.Errorf("%w: recording id %q is not a lowercase UUIDv7", errBadRequest, id)
+	}
+	return id, nil
+}
+
+var (
+	errBadRequest = errors.New("bad request")
+	errMismatch   = errors.New("digest mismatch")
+	errInvalid    = errors.New("unprocessable")
+	errTooLarge   = errors.New("too large")
+	errMissing    = errors.New("missing segments")
+)
+
+func (h *Handler) putRecording(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	id, err := recordingID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	m, err := h.decodeManifest(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if m.ID != id {
+		h.fail(w, r, fmt.Errorf("%w: manifest id %q differs from the URL's %q", errBadRequest, m.ID, id))
+		return
+	}
+	rec := store.Recording{TenantID: p.TenantID, ID: id, Title: m.Title, State: string(m.State), StartedAt: m.StartedAt}
+	for _, t := range m.Tracks {
+		rec.Tracks = append(rec.Tracks, store.Track{ID: t.ID, Kind: string(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height, Bandwidth: t.Bandwidth})
+	}
+	created, err := h.Meta.PutRecording(r.Context(), rec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/api/v1/recordings/"+id)
+	}
+	writeJSON(w, status, map[string]any{"id": id, "created": created})
+}
+
+func (h *Handler) decodeManifest(w http.ResponseWriter, r *http.Request) (*manifest.Manifest, error) {
+	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxManifest)
+	m, err := manifest.Decode(body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, fmt.Errorf("%w: manifest over %d bytes", errTooLarge, h.Limits.MaxManifest)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	return m, nil
+}
+
+// readSealed reads a sealed upload whole (bounded), checks its Content-Digest and opens
+// it with the tenant's identity. It returns the sealed bytes, their digest text and the
+// plaintext.
+func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (sealed []byte, digest string, plain []byte, err error) {
+	want, err := manifest.ParseContentDigest(r.Header.Get("Content-Digest"))
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if r.ContentLength > h.Limits.MaxSegment {
+		return nil, "", nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, r.ContentLength, h.Limits.MaxSegment)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err = io.Copy(&buf, http.MaxBytesReader(w, r.Body, h.Limits.MaxSegment))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, "", nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, h.Limits.MaxSegment)
+	case err != nil:
+		return nil, "", nil, fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
+	}
+	sealed = buf.Bytes()
+	sum := sha256.Sum256(sealed)
+	if !bytes.Equal(sum[:], want) {
+		return nil, "", nil, fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
+	}
+	id, err := h.Keys.Identity(r.Context(), p.TenantID)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	plain, err = seal.Open(sealed, int(h.Limits.MaxSegment)*2, id)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
+	}
+	return sealed, manifest.Digest(sealed), plain, nil
+}
+
+// track finds the recording's track named in the path.
+func (h *Handler) track(r *http.Request, p auth.Principal) (store.Recording, store.Track, error) {
+	id, err := recordingID(r)
+	if err != nil {
+		return store.Recording{}, store.Track{}, err
+	}
+	trackID := r.PathValue("track")
+	if !manifest.ValidTrackID(trackID) {
+		return store.Recording{}, store.Track{}, fmt.Errorf("%w: track id %q: want lowercase letters, digits, _ or -", errBadRequest, trackID)
+	}
+	rec, err := h.Meta.Recording(r.Context(), p.TenantID, id)
+	if err != nil {
+		return store.Recording{}, store.Track{}, err
+	}
+	for _, t := range rec.Tracks {
+		if t.ID == trackID {
+			return rec, t, nil
+		}
+	}
+	return store.Recording{}, store.Track{}, fmt.Errorf("track %q: %w", trackID, store.ErrNotFound)
+}
+
+func (h *Handler) putInit(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	rec, tr, err := h.track(r, p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sealed, digest, plain, err := h.readSealed(w, r, p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if tr.InitDigest == digest {
+		writeJSON(w, http.StatusOK, map[string]any{"digest": digest, "created": false})
+		return
+	}
+	if tr.InitDigest != "" {
+		h.fail(w, r, fmt.Errorf("%w: track %q already has another init segment", store.ErrConflict, tr.ID))
+		return
+	}
+	init, err := media.ParseInit(plain)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errInvalid, err))
+		return
+	}
+	if err := media.CheckCodec(init, tr.Codec); err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errInvalid, err))
+		return
+	}
+	key, err := blob.InitKey(p.TenantID, rec.ID, tr.ID)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		return
+	}
+	if err := h.Blobs.Put(r.Context(), key, bytes.NewReader(sealed), int64(len(sealed))); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.Meta.SetTrackInit(r.Context(), p.TenantID, rec.ID, tr.ID, digest, key.String()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.rememberInit(p.TenantID, rec.ID, tr.ID, init)
+	writeJSON(w, http.StatusCreated, map[string]any{"digest": digest, "created": true})
+}
+
+func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	start := time.Now()
+	rec, tr, err := h.track(r, p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	seq, err := strconv.Atoi(r.PathValue("seq"))
+	if err != nil || seq < 1 || seq > h.Limits.MaxSeq || strconv.Itoa(seq) != r.PathValue("seq") {
+		h.fail(w, r, fmt.Errorf("%w: segment number %q: want 1 to %d", errBadRequest, r.PathValue("seq"), h.Limits.MaxSeq))
+		return
+	}
+	if tr.InitDigest == "" {
+		h.fail(w, r, fmt.Errorf("%w: upload track %q's init segment first", store.ErrConflict, tr.ID))
+		return
+	}
+	sealed, digest, plain, err := h.readSealed(w, r, p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	init, err := h.initOf(r.Context(), p, rec.ID, tr)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	frag, err := media.ParseFragment(init, plain)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errInvalid, err))
+		return
+	}
+	if init.Kind == "video" && !frag.StartsWithKeyframe {
+		h.fail(w, r, fmt.Errorf("%w: a video segment must start with a keyframe", errInvalid))
+		return
+	}
+	key, err := blob.SegmentKey(p.TenantID, rec.ID, tr.ID, seq)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		return
+	}
+	seg := store.Segment{
+		Seq:      seq,
+		Start:    float64(frag.BaseTime) / float64(init.Timescale),
+		Duration: float64(frag.Duration) / float64(init.Timescale),
+		Size:     int64(len(sealed)),
+		Digest:   digest,
+		Key:      key.String(),
+	}
+	// A repeat with the same digest is done already; another digest is a conflict. Check
+	// before writing the object, so a conflicting upload never replaces stored bytes.
+	if existing, ok, err := h.segment(r.Context(), p, rec.ID, tr.ID, seq); err != nil {
+		h.fail(w, r, err)
+		return
+	} else if ok {
+		if existing.Digest != digest {
+			h.fail(w, r, fmt.Errorf("%w: segment %d is stored with another digest", store.ErrConflict, seq))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "digest": digest, "created": false})
+		return
+	}
+	if err := h.Blobs.Put(r.Context(), key, bytes.NewReader(sealed), seg.Size); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	created, err := h.Meta.PutSegment(r.Context(), p.TenantID, rec.ID, tr.ID, seg)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		if h.Observe != nil {
+			h.Observe(seg.Size, time.Since(start))
+		}
+	}
+	writeJSON(w, status, map[string]any{"seq": seq, "digest": digest, "created": created})
+}
+
+func (h *Handler) segment(ctx context.Context, p auth.Principal, recID, trackID string, seq int) (store.Segment, bool, error) {
+	segs, err := h.Meta.Segments(ctx, p.TenantID, recID, trackID)
+	if err != nil {
+		return store.Segment{}, false, err
+	}
+	for _, s := range segs {
+		if s.Seq == seq {
+			return s, true, nil
+		}
+	}
+	return store.Segment{}, false, nil
+}
+
+// initOf gives the parsed init segment of a track, from memory or the blob store.
+func (h *Handler) initOf(ctx context.Context, p auth.Principal, recID string, tr store.Track) (media.Init, error) {
+	k := p.TenantID + "/" + recID + "/" + tr.ID
+	h.mu.Lock()
+	init, ok := h.inits[k]
+	h.mu.Unlock()
+	if ok {
+		return init, nil
+	}
+	key, err := blob.ParseKey(tr.InitKey)
+	if err != nil {
+		return media.Init{}, err
+	}
+	rc, err := h.Blobs.Get(ctx, key)
+	if err != nil {
+		return media.Init{}, err
+	}
+	defer rc.Close()
+	sealed, err := io.ReadAll(io.LimitReader(rc, h.Limits.MaxSegment))
+	if err != nil {
+		return media.Init{}, err
+	}
+	id, err := h.Keys.Identity(ctx, p.TenantID)
+	if err != nil {
+		return media.Init{}, err
+	}
+	plain, err := seal.Open(sealed, int(h.Limits.MaxSegment), id)
+	if err != nil {
+		return media.Init{}, err
+	}
+	init, err = media.ParseInit(plain)
+	if err != nil {
+		return media.Init{}, err
+	}
+	h.rememberInit(p.TenantID, recID, tr.ID, init)
+	return init, nil
+}
+
+func (h *Handler) rememberInit(tenantID, recID, trackID string, init media.Init) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inits == nil || len(h.inits) > 4096 {
+		h.inits = map[string]media.Init{}
+	}
+	h.inits[tenantID+"/"+recID+"/"+trackID] = init
+}
+
+// getManifest answers what the server holds of a recording, for an agent to resume.
+func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	id, err := recordingID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	m, err := h.manifestOf(r.Context(), p.TenantID, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (h *Handler) manifestOf(ctx context.Context, tenantID, id string) (*manifest.Manifest, error) {
+	rec, err := h.Meta.Recording(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	m := &manifest.Manifest{ID: rec.ID, Title: rec.Title, State: manifest.State(rec.State), StartedAt: rec.StartedAt, Pauses: []manifest.Pause{}}
+	for _, t := range rec.Tracks {
+		segs, err := h.Meta.Segments(ctx, tenantID, id, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		mt := manifest.Track{ID: t.ID, Kind: manifest.Kind(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height,
+			Bandwidth: t.Bandwidth, InitDigest: t.InitDigest, Segments: []manifest.Segment{}}
+		for _, s := range segs {
+			mt.Segments = append(mt.Segments, manifest.Segment{Seq: s.Seq, Start: s.Start, Duration: s.Duration, Size: s.Size, Digest: s.Digest})
+		}
+		m.Tracks = append(m.Tracks, mt)
+	}
+	return m, nil
+}
+
+// complete takes the agent's final manifest and marks the recording finished when the
+// server holds every segment it lists, with the same digests.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	id, err := recordingID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	final, err := h.decodeManifest(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if final.ID != id {
+		h.fail(w, r, fmt.Errorf("%w: manifest id %q differs from the URL's %q", errBadRequest, final.ID, id))
+		return
+	}
+	held, err := h.manifestOf(r.Context(), p.TenantID, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var missing []string
+	for _, ft := range final.Tracks {
+		var ht *manifest.Track
+		for i := range held.Tracks {
+			if held.Tracks[i].ID == ft.ID {
+				ht = &held.Tracks[i]
+			}
+		}
+		if ht == nil {
+			missing = append(missing, ft.ID)
+			continue
+		}
+		if ft.InitDigest != "" && ft.InitDigest != ht.InitDigest {
+			missing = append(missing, ft.ID+"/init")
+		}
+		for _, fs := range ft.Segments {
+			if fs.Seq > len(ht.Segments) || ht.Segments[fs.Seq-1].Digest != fs.Digest {
+				missing = append(missing, fmt.Sprintf("%s/%d", ft.ID, fs.Seq))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 20 {
+			missing = append(missing[:20], "…")
+		}
+		h.fail(w, r, fmt.Errorf("%w: the server lacks or holds other bytes for %v", errMissing, missing))
+		return
+	}
+	if err := h.Meta.CompleteRecording(r.Context(), p.TenantID, id, final.Duration(), h.now()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": manifest.StateUploadFinished})
+}
+
+// fail answers err as problem+json with the status its kind calls for.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, slug := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, blob.ErrBadKey):
+		status, slug = http.StatusBadRequest, "bad-request"
+	case errors.Is(err, errMismatch):
+		status, slug = http.StatusBadRequest, "digest-mismatch"
+	case errors.Is(err, errTooLarge):
+		status, slug = http.StatusRequestEntityTooLarge, "too-large"
+	case errors.Is(err, errInvalid):
+		status, slug = http.StatusUnprocessableEntity, "invalid-media"
+	case errors.Is(err, store.ErrNotFound):
+		status, slug = http.StatusNotFound, "not-found"
+	case errors.Is(err, store.ErrConflict), errors.Is(err, errMissing):
+		status, slug = http.StatusConflict, "conflict"
+	case errors.Is(err, context.Canceled):
+		status, slug = 499, "canceled"
+	}
+	detail := err.Error()
+	if status == http.StatusInternalServerError {
+		h.log().Error("ingest failed", "path", r.URL.Path, "err", err)
+		detail = "The server could not complete the request; it has been logged."
+	}
+	if status == http.StatusNotFound {
+		detail = "No such recording or track in this tenant."
+	}
+	problem.Write(w, r, status, slug, detail)
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Segment is one media segment of a track, stored as it arrived (sealed).
+type Segment struct {
+	Seq       int
+	Start     float64 // seconds from the start of the track
+	Duration  float64 // seconds
+	Size      int64   // bytes as stored
+	Digest    string  // digest of the stored bytes (RFC 9530 form)
+	Key       string  // blob-store key
+	CreatedAt time.Time
+}
+
+const segmentColumns = `seq, start_sec, duration_sec, size, digest, blob_key, created_at`
+
+// PutSegment records a segment of the tenant's track and reports whether it is new. The
+// same sequence number again with the same digest answers (false, nil), with a different
+// digest ErrConflict; an unknown recording or track answers ErrNotFound. Concurrent calls
+// for one sequence number create it once. A zero CreatedAt becomes the current time.
+func (s *Store) PutSegment(ctx context.Context, tenantID, recID, trackID string, seg Segment) (created bool, err error) {
+	switch {
+	case seg.Seq < 0:
+		return false, fmt.Errorf("segment %d: negative sequence number: %w", seg.Seq, ErrInvalid)
+	case seg.Digest == "":
+		return false, fmt.Errorf("segment %d digest empty: %w", seg.Seq, ErrInvalid)
+	case seg.Size < 0 || !finite(seg.Start) || !finite(seg.Duration) || seg.Duration < 0:
+		return false, fmt.Errorf("segment %d: bad size, start or duration: %w", seg.Seq, ErrInvalid)
+	}
+	if err := checkTimes(seg.CreatedAt); err != nil {
+		return false, err
+	}
+	if seg.CreatedAt.IsZero() {
+		seg.CreatedAt = s.now()
+	}
+	err = s.write(ctx, tenantID, func(q querier) error {
+		// Inserting from the track row makes a missing track insert nothing, and ON
+		// CONFLICT makes a concurrent insert of the same seq insert nothing, without an
+		// error in either database; the read below tells the cases apart.
+		n, err := rowsAffected(q.ExecContext(ctx, `
+			INSERT INTO segments (tenant_id, recording_id, track_id, `+segmentColumns+`)
+			SELECT tenant_id, recording_id, id, CAST($4 AS BIGINT), CAST($5 AS DOUBLE PRECISION),
+				CAST($6 AS DOUBLE PRECISION), CAST($7 AS BIGINT), CAST($8 AS TEXT), CAST($9 AS TEXT),
+				CAST($10 AS BIGINT)
+			FROM tracks WHERE tenant_id = $1 AND recording_id = $2 AND id = $3
+			ON CONFLICT (tenant_id, recording_id, track_id, seq) DO NOTHING`,
+			tenantID, recID, trackID, seg.Seq, seg.Start, seg.Duration, seg.Size, seg.Digest, seg.Key,
+			nanos(seg.CreatedAt)))
+		if err != nil {
+			return fmt.Errorf("put segment %d of track %q: %w", seg.Seq, trackID, err)
+		}
+		if n == 1 {
+			created = true
+			return nil
+		}
+		var have string
+		err = q.QueryRowContext(ctx, `SELECT digest FROM segments
+			WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3 AND seq = $4`,
+			tenantID, recID, trackID, seg.Seq).Scan(&have)
+		switch {
+		case err != nil:
+			return notFound(err, "recording %q track %q", recID, trackID)
+		case have != seg.Digest:
+			return fmt.Errorf("segment %d of track %q has another digest: %w", seg.Seq, trackID, ErrConflict)
+		}
+		return nil
+	})
+	return created, err
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Segments returns the segments of the tenant's track in sequence order. An unknown
+// recording or track answers ErrNotFound.
+func (s *Store) Segments(ctx context.Context, tenantID, recID, trackID string) ([]Segment, error) {
+	var segs []Segment
+	err := s.read(ctx, tenantID, func(q querier) error {
+		var one int
+		err := q.QueryRowContext(ctx, `SELECT 1 FROM tracks
+			WHERE tenant_id = $1 AND recording_id = $2 AND id = $3`, tenantID, recID, trackID).Scan(&one)
+		if err != nil {
+			return notFound(err, "recording %q track %q", recID, trackID)
+		}
+		rows, err := q.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments
+			WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3
+			ORDER BY seq`, tenantID, recID, trackID)
+		if err != nil {
+			return fmt.Errorf("segments of track %q: %w", trackID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				sg      Segment
+				created int64
+			)
+			if err := rows.Scan(&sg.Seq, &sg.Start, &sg.Duration, &sg.Size, &sg.Digest, &sg.Key, &created); err != nil {
+				return fmt.Errorf("segments of track %q: %w", trackID, err)
+			}
+			sg.CreatedAt = fromNanos(created)
+			segs = append(segs, sg)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return segs, nil
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPutSegment(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := tenant(t, s, "a")
+		must[bool](t)(s.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+		freeze(s, t0.Add(time.Minute))
+		seg := Segment{Seq: 7, Start: 14, Duration: 2.002, Size: 123456, Digest: "sha-256=:seven:", Key: "a/rec/cam/7"}
+		if created := must[bool](t)(s.PutSegment(ctx, a.ID, "rec", "cam", seg)); !created {
+			t.Error("first PutSegment: created = false")
+		}
+		if created := must[bool](t)(s.PutSegment(ctx, a.ID, "rec", "cam", seg)); created {
+			t.Error("same digest again: created = true")
+		}
+		other := seg
+		other.Digest = "sha-256=:eight:"
+		_, err := s.PutSegment(ctx, a.ID, "rec", "cam", other)
+		wantErr(t, "other digest", err, ErrConflict)
+		// The same seq on another track is another segment.
+		if created := must[bool](t)(s.PutSegment(ctx, a.ID, "rec", "mic", other)); !created {
+			t.Error("same seq on another track: created = false")
+		}
+		_, err = s.PutSegment(ctx, a.ID, "nope", "cam", seg)
+		wantErr(t, "unknown recording", err, ErrNotFound)
+		_, err = s.PutSegment(ctx, a.ID, "rec", "scr", seg)
+		wantErr(t, "unknown track", err, ErrNotFound)
+		for name, bad := range map[string]Segment{
+			"negative seq":      {Seq: -1, Digest: "d"},
+			"no digest":         {Seq: 1},
+			"negative size":     {Seq: 1, Digest: "d", Size: -1},
+			"negative duration": {Seq: 1, Digest: "d", Duration: -2},
+		} {
+			_, err := s.PutSegment(ctx, a.ID, "rec", "cam", bad)
+			wantErr(t, name, err, ErrInvalid)
+		}
+
+		got := must[[]Segment](t)(s.Segments(ctx, a.ID, "rec", "cam"))
+		seg.CreatedAt = t0.Add(time.Minute)
+		if !reflect.DeepEqual(got, []Segment{seg}) {
+			t.Errorf("Segments = %+v, want [%+v]", got, seg)
+		}
+	})
+}
+
+func TestPutSegmentConcurrent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := tenant(t, s, "a")
+		must[bool](t)(s.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+		for _, sameDigest := range []bool{true, false} {
+			t.Run(fmt.Sprintf("same digest %v", sameDigest), func(t *testing.T) {
+				seq := 1
+				if !sameDigest {
+					seq = 2
+				}
+				var (
+					wg                          sync.WaitGroup
+					mu                          sync.Mutex
+					created, repeated, conflict int
+				)
+				for g := range 8 {
+					wg.Go(func() {
+						digest := "sha-256=:same:"
+						if !sameDigest {
+							digest = fmt.Sprintf("sha-256=:%d:", g)
+						}
+						c, err := s.PutSegment(ctx, a.ID, "rec", "cam", Segment{Seq: seq, Duration: 2, Digest: digest, Key: "k"})
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case errors.Is(err, ErrConflict):
+							conflict++
+						case err != nil:
+							t.Errorf("goroutine %d: %v", g, err)
+						case c:
+							created++
+						default:
+							repeated++
+						}
+					})
+				}
+				wg.Wait()
+				wantRepeated, wantConflict := 7, 0
+				if !sameDigest {
+					wantRepeated, wantConflict = 0, 7
+				}
+				if created != 1 || repeated != wantRepeated || conflict != wantConflict {
+					t.Errorf("created %d, repeated %d, conflict %d; want 1, %d, %d", created, repeated, conflict, wantRepeated, wantConflict)
+				}
+			})
+		}
+	})
+}
+
+func TestSegmentsOrder(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := tenant(t, s, "a")
+		must[bool](t)(s.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+		if segs := must[[]Segment](t)(s.Segments(ctx, a.ID, "rec", "cam")); len(segs) != 0 {
+			t.Errorf("new track has segments %+v", segs)
+		}
+		// Arrival order is not sequence order, and 10 sorts after 9 (numbers, not text).
+		for _, seq := range []int{3, 10, 0, 9, 1, 2} {
+			must[bool](t)(s.PutSegment(ctx, a.ID, "rec", "cam", Segment{Seq: seq, Start: float64(2 * seq), Duration: 2,
+				Size: int64(1000 + seq), Digest: fmt.Sprintf("d%d", seq), Key: fmt.Sprintf("k%d", seq)}))
+		}
+		var got []int
+		for _, sg := range must[[]Segment](t)(s.Segments(ctx, a.ID, "rec", "cam")) {
+			if sg.Start != float64(2*sg.Seq) || sg.Size != int64(1000+sg.Seq) || sg.Digest != fmt.Sprintf("d%d", sg.Seq) {
+				t.Errorf("segment %+v", sg)
+			}
+			got = append(got, sg.Seq)
+		}
+		if want := []int{0, 1, 2, 3, 9, 10}; !reflect.DeepEqual(got, want) {
+			t.Errorf("Segments in order %v, want %v", got, want)
+		}
+		_, err := s.Segments(ctx, a.ID, "rec", "scr")
+		wantErr(t, "unknown track", err, ErrNotFound)
+	})
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Session is a signed-in browser, kept only as a hash of its cookie's secret.
+type Session struct {
+	Hash      []byte // a hash of the session secret; unique across tenants
+	TenantID  string
+	UserID    string
+	CreatedAt time.Time
+	LastSeen  time.Time // for the idle timeout
+	ExpiresAt time.Time // the absolute timeout
+}
+
+const sessionColumns = `hash, tenant_id, user_id, created_at, last_seen, expires_at`
+
+// CreateSession stores se. A zero CreatedAt becomes the current time and a zero LastSeen
+// the CreatedAt; Hash and ExpiresAt are required. A hash already stored answers
+// ErrExists; an unknown tenant or user, ErrNotFound.
+func (s *Store) CreateSession(ctx context.Context, se Session) error {
+	switch {
+	case len(se.Hash) == 0:
+		return fmt.Errorf("session hash empty: %w", ErrInvalid)
+	case se.ExpiresAt.IsZero():
+		return fmt.Errorf("session without expiry: %w", ErrInvalid)
+	}
+	if err := checkTimes(se.CreatedAt, se.LastSeen, se.ExpiresAt); err != nil {
+		return err
+	}
+	if se.CreatedAt.IsZero() {
+		se.CreatedAt = s.now()
+	}
+	if se.LastSeen.IsZero() {
+		se.LastSeen = se.CreatedAt
+	}
+	return s.write(ctx, se.TenantID, func(q querier) error {
+		n, err := rowsAffected(q.ExecContext(ctx, `
+			INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT DO NOTHING`,
+			se.Hash, se.TenantID, se.UserID, nanos(se.CreatedAt), nanos(se.LastSeen), nanos(se.ExpiresAt)))
+		switch {
+		case isForeignKeyViolation(err):
+			return fmt.Errorf("tenant %q user %q: %w", se.TenantID, se.UserID, ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("create session: %w", err)
+		case n == 0:
+			return fmt.Errorf("session: %w", ErrExists)
+		}
+		return nil
+	})
+}
+
+// SessionByHash finds the session with this hash in any tenant. It does not check the
+// timeouts: the caller does, with the tenant's policy.
+func (s *Store) SessionByHash(ctx context.Context, hash []byte) (Session, error) {
+	var se Session
+	err := s.lookup(ctx, func(q querier) error {
+		var created, seen, expires int64
+		err := q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE hash = $1`, hash).
+			Scan(&se.Hash, &se.TenantID, &se.UserID, &created, &seen, &expires)
+		if err != nil {
+			return notFound(err, "session")
+		}
+		se.CreatedAt, se.LastSeen, se.ExpiresAt = fromNanos(created), fromNanos(seen), fromNanos(expires)
+		return nil
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return se, nil
+}
+
+// TouchSession records that the session was used at at.
+func (s *Store) TouchSession(ctx context.Context, hash []byte, at time.Time) error {
+	if err := checkTimes(at); err != nil {
+		return err
+	}
+	return s.sessionWrite(ctx, hash, func(q querier, tenantID string) (sql.Result, error) {
+		return q.ExecContext(ctx, `UPDATE sessions SET last_seen = $3
+			WHERE tenant_id = $1 AND hash = $2`, tenantID, hash, nanos(at))
+	})
+}
+
+// DeleteSession ends the session (sign-out or revocation).
+func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+	return s.sessionWrite(ctx, hash, func(q querier, tenantID string) (sql.Result, error) {
+		return q.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND hash = $2`, tenantID, hash)
+	})
+}
+
+// sessionWrite finds the tenant of the session with hash and runs change as that tenant,
+// so that the write passes the row-level security policies, which let the lookup read
+// but not write.
+func (s *Store) sessionWrite(ctx context.Context, hash []byte, change func(q querier, tenantID string) (sql.Result, error)) error {
+	return s.tx(ctx, false, func(tx *sql.Tx) error {
+		if err := s.declare(ctx, tx, settingLookup, "on"); err != nil {
+			return err
+		}
+		var tenantID string
+		err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM sessions WHERE hash = $1`, hash).Scan(&tenantID)
+		if err != nil {
+			return notFound(err, "session")
+		}
+		if err := s.declare(ctx, tx, settingTenant, tenantID); err != nil {
+			return err
+		}
+		n, err := rowsAffected(change(tx, tenantID))
+		if err != nil {
+			return fmt.Errorf("session: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("session: %w", ErrNotFound)
+		}
+		return nil
+	})
+}
