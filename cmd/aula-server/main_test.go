@@ -255,4 +255,3 @@ func readManifest(t *testing.T, dir string) *manifest.Manifest {
 	}
 	return m
 }
-
