@@ -93,6 +93,9 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 	if cfg.Database != "" {
 		env = append(env, "AULA_DATABASE="+cfg.Database)
 	}
+	if cfg.MaxSegmentBytes != server.Default().MaxSegmentBytes {
+		env = append(env, fmt.Sprintf("AULA_MAX_SEGMENT_BYTES=%d", cfg.MaxSegmentBytes))
+	}
 	if cfg.Blobs != "" {
 		env = append(env, "AULA_BLOBS="+cfg.Blobs, "AULA_S3_ACCESS_KEY="+cfg.S3AccessKey, "AULA_S3_SECRET_KEY="+cfg.S3SecretKey)
 	}
@@ -126,16 +129,19 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 			t.Errorf("serve ended with %v", err)
 		}
 	})
-	run := func(args ...string) string {
-		var out, errb bytes.Buffer
-		if err := cli.Run(context.Background(), cli.Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: getenv}); err != nil {
-			t.Fatalf("aula-server %v: %v: %s", args, err, errb.String())
-		}
-		return out.String()
-	}
-	run("admin", "create", "--tenant", "Uni", "--email", "admin@uni.example")
-	token := strings.TrimSpace(run("token", "create", "--email", "admin@uni.example", "--scope", "ingest"))
+	runCLI(t, getenv, "admin", "create", "--tenant", "Uni", "--email", "admin@uni.example")
+	token := strings.TrimSpace(runCLI(t, getenv, "token", "create", "--email", "admin@uni.example", "--scope", "ingest"))
 	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem")}
+}
+
+// runCLI runs an aula-server command in this process and returns what it printed.
+func runCLI(t *testing.T, getenv func(string) string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := cli.Run(context.Background(), cli.Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: getenv}); err != nil {
+		t.Fatalf("aula-server %v: %v: %s", args, err, errb.String())
+	}
+	return out.String()
 }
 
 type syncWriter struct {
