@@ -1,0 +1,273 @@
+package blob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Permissions of what FS creates: objects are sealed already, but still no one outside
+// the server's user and group reads them.
+const (
+	dirPerm  = 0o750
+	filePerm = 0o640
+)
+
+// tmpPrefix starts the names of FS's temporary files, which List skips; no key's file
+// name starts with a dot.
+const tmpPrefix = ".tmp-"
+
+// FS is a Store of files under one directory, named by their keys. Every access goes
+// through an os.Root, so even a key that somehow escaped validation could not reach a
+// file outside the directory, by ".." or by symlink.
+type FS struct {
+	dir  string
+	root *os.Root
+}
+
+var (
+	_ Store   = (*FS)(nil)
+	_ Deleter = (*FS)(nil)
+	_ Lister  = (*FS)(nil)
+	_ Stater  = (*FS)(nil)
+)
+
+// NewFS opens (creating it if missing) the directory dir as a Store. Close releases it.
+func NewFS(dir string) (*FS, error) {
+	if dir == "" {
+		return nil, errors.New("blob directory: empty path")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob directory %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, dirPerm); err != nil {
+		return nil, fmt.Errorf("blob directory %q: %w", abs, err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("blob directory %q: %w", abs, err)
+	}
+	return &FS{dir: abs, root: root}, nil
+}
+
+// Dir gives the absolute path of the store's directory.
+func (s *FS) Dir() string { return s.dir }
+
+// Close releases the directory. The FS must not be used afterwards.
+func (s *FS) Close() error { return s.root.Close() }
+
+// rel gives key's path relative to the store's directory, after checking once more
+// that it stays inside.
+func rel(key Key) (string, error) {
+	if err := key.check(); err != nil {
+		return "", err
+	}
+	p := filepath.FromSlash(key.String())
+	if !filepath.IsLocal(p) {
+		return "", fmt.Errorf("%w: %q escapes the store", ErrBadKey, key.String())
+	}
+	return p, nil
+}
+
+// Put writes a temporary file in the key's directory, syncs it, renames it over the
+// final name and syncs the directory, so that a crash leaves the old object or the new
+// one, and the new one is durable once Put returns.
+func (s *FS) Put(ctx context.Context, key Key, r io.Reader, size int64) (err error) {
+	p, err := rel(key)
+	if err != nil {
+		return err
+	}
+	if err := checkSize(size); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, context.Cause(ctx))
+	}
+	dir := filepath.Dir(p)
+	if err := s.mkdirs(dir); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:]) // never fails
+	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close() // may be closed already; the error then says nothing new
+			_ = s.root.Remove(tmp)
+		}
+	}()
+	if _, err := io.Copy(f, newExactReader(ctx, r, size)); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("put %s: sync: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, context.Cause(ctx))
+	}
+	if err := s.root.Rename(tmp, p); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	// The object is in place now; a failed directory sync only weakens durability, but
+	// the caller must hear of it, since it may acknowledge the upload.
+	if err := s.syncDir(dir); err != nil {
+		return fmt.Errorf("put %s: sync directory: %w", key, err)
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents, syncing each parent that gained an entry
+// so that the new directories survive a crash.
+func (s *FS) mkdirs(dir string) error {
+	if fi, err := s.root.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	var created []string
+	for d := dir; d != "."; d = filepath.Dir(d) {
+		if _, err := s.root.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := s.root.MkdirAll(dir, dirPerm); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := s.syncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("sync directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *FS) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Get opens the object's file; the *os.File it returns does not depend on ctx.
+func (s *FS) Get(ctx context.Context, key Key) (io.ReadCloser, error) {
+	p, err := rel(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, context.Cause(ctx))
+	}
+	f, err := s.root.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("get %s: not a regular file", key)
+	}
+	return f, nil
+}
+
+// Delete removes the object's file. Its directories stay (see the package's Caveats).
+func (s *FS) Delete(ctx context.Context, key Key) error {
+	p, err := rel(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, context.Cause(ctx))
+	}
+	err = s.root.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := s.syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("delete %s: sync directory: %w", key, err)
+	}
+	return nil
+}
+
+// Stat gives the size of the object's file.
+func (s *FS) Stat(ctx context.Context, key Key) (int64, error) {
+	p, err := rel(key)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", key, context.Cause(ctx))
+	}
+	fi, err := s.root.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("stat %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("stat %s: not a regular file", key)
+	}
+	return fi.Size(), nil
+}
+
+// List walks the prefix's directory; files that are not keys (temporary files, strays)
+// are skipped.
+func (s *FS) List(ctx context.Context, prefix Prefix) ([]Key, error) {
+	if err := prefix.check(); err != nil {
+		return nil, err
+	}
+	start := strings.TrimSuffix(prefix.String(), "/") // fs.FS paths: slashes, no trailing one
+	var keys []Key
+	err := fs.WalkDir(s.root.FS(), start, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if name == start && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(path.Base(name), ".") {
+			return nil
+		}
+		k, err := ParseKey(name)
+		if err != nil || !prefix.Contains(k) {
+			return nil
+		}
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	// A walk orders "cam/…" before "cam-2/…", Key.String the other way round, as S3 does.
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
+	return keys, nil
+}
