@@ -10,8 +10,10 @@ packages=(
   libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev
   libswscale-dev libswresample-dev libavutil-dev
   ffmpeg xvfb xauth fonts-dejavu-core
-  postgresql
+  postgresql chromium
 )
+# Node.js comes with the machine on some images (with its own npm); Debian's otherwise.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,3 +38,12 @@ install_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.7.0
 # The S3 server the blob store's tests run against.
 install_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 go mod download
+
+# Front-end and browser-test packages from npm (package-lock.json pins them); hls.js is
+# embedded into aula-server from server/web/static.
+if ! [ -d node_modules/hls.js ] || ! [ -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+cmp -s node_modules/hls.js/dist/hls.min.js server/web/static/hls.min.js ||
+  cp node_modules/hls.js/dist/hls.min.js server/web/static/hls.min.js

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,12 +20,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aulacapture/aula/server/auth"
 	"github.com/aulacapture/aula/server/blob"
 	"github.com/aulacapture/aula/server/ingest"
 	"github.com/aulacapture/aula/server/keyring"
 	"github.com/aulacapture/aula/server/problem"
 	"github.com/aulacapture/aula/server/store"
 	"github.com/aulacapture/aula/server/tlsconf"
+	"github.com/aulacapture/aula/server/vod"
+	"github.com/aulacapture/aula/server/web"
 )
 
 // Server is a provisioned server: stores open, keys loaded, routes built.
@@ -37,6 +41,8 @@ type Server struct {
 	Keys    *keyring.Ring
 	handler http.Handler
 	metrics *metrics
+	// playbackKey signs playback URLs.
+	playbackKey []byte
 }
 
 // Open provisions a server from cfg: it validates it, opens (and migrates) the
@@ -69,6 +75,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
 	s.Keys = keyring.NewRing(s.Master, tenantKeys{s.Meta}, 0)
+	if s.playbackKey, err = loadOrCreateSecret(filepath.Join(cfg.Data, "playback.key")); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if !web.HasPlayer() {
+		log.Warn("hls.js is not embedded (run make setup): browsers without native HLS cannot play")
+	}
 	s.metrics = newMetrics()
 	s.handler = s.routes()
 	return s, nil
@@ -146,6 +159,11 @@ func (s *Server) routes() http.Handler {
 	}
 	ing.Limits.MaxSegment = s.cfg.MaxSegmentBytes
 	ing.Register(mux)
+	sessions := &auth.Sessions{Store: s.Meta}
+	signer := &vod.Signer{Key: s.playbackKey, TTL: time.Duration(s.cfg.PlaybackTTLSeconds) * time.Second}
+	(&vod.Handler{Meta: s.Meta, Blobs: s.Blobs, Keys: s.Keys, Sessions: sessions, Signer: signer, Log: s.log,
+		MaxSegment: s.cfg.MaxSegmentBytes}).Register(mux)
+	(&web.Handler{Meta: s.Meta, Sessions: sessions, Signer: signer, Log: s.log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Meta.Ping(r.Context()); err != nil {
@@ -156,6 +174,10 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			http.Redirect(w, r, "/recordings", http.StatusSeeOther)
+			return
+		}
 		problem.Write(w, r, http.StatusNotFound, "", "No such page or API route.")
 	})
 	return s.metrics.wrap(secure(mux))

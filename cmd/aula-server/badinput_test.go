@@ -173,7 +173,7 @@ func TestBadInput(t *testing.T) {
 		{"id NUL", "PUT", "/api/v1/recordings/%00/tracks/camera/segments/1", with(camSeg), camSeg, len(camSeg), 400},
 		{"id upper case", "PUT", "/api/v1/recordings/" + strings.ToUpper(id) + "/tracks/camera/segments/1", with(camSeg), camSeg, len(camSeg), 400},
 		{"track dotdot", "PUT", "/api/v1/recordings/" + id + "/tracks/%2e%2e/segments/1", with(camSeg), camSeg, len(camSeg), 400},
-		{"unknown track", "PUT", "/api/v1/recordings/" + id + "/tracks/screen/segments/1", with(camSeg), camSeg, len(camSeg), 404},
+		{"unknown track", "PUT", "/api/v1/recordings/" + id + "/tracks/slides/segments/1", with(camSeg), camSeg, len(camSeg), 404},
 		{"over the size limit", "PUT", camPath(strconv.Itoa(next)), with(big), big, len(big), 413},
 		{"over the limit, chunked", "PUT", camPath(strconv.Itoa(next)), with(big, "Transfer-Encoding", "chunked"), chunked(big), -1, 413},
 		{"unknown JSON field", "PUT", "/api/v1/recordings/" + id, with(nil, "Content-Type", "application/json"), unknownField, len(unknownField), 400},

@@ -29,7 +29,8 @@ var fixture struct {
 	err  error
 }
 
-// recording records 6 s of the synthetic sources with aula-agent once per test binary.
+// recording records 6 s of the synthetic screen, camera and microphone with aula-agent,
+// once per test binary.
 func recording(t *testing.T) string {
 	t.Helper()
 	fixture.once.Do(func() {
@@ -44,7 +45,7 @@ func recording(t *testing.T) string {
 			return
 		}
 		fixture.dir = filepath.Join(tmp, "rec")
-		if out, err := exec.Command(bin, "record", "--synthetic", "--duration", "6s", "--title", "Fixture lecture", "--out", fixture.dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command(bin, "record", "--screen=synthetic,size=960x540", "--synthetic", "--duration", "6s", "--title", "Fixture lecture", "--out", fixture.dir).CombinedOutput(); err != nil {
 			fixture.err = fmt.Errorf("record: %v: %s", err, out)
 		}
 	})
@@ -176,7 +177,7 @@ func TestUploadRecording(t *testing.T) {
 				t.Fatal(err)
 			}
 			local := readManifest(t, dir)
-			if held.Title != "Fixture lecture" || len(held.Tracks) != len(local.Tracks) {
+			if held.Title != "Fixture lecture" || len(held.Tracks) != len(local.Tracks) || held.State != manifest.StateUploadFinished {
 				t.Fatalf("server holds %+v", held)
 			}
 			byID := func(m *manifest.Manifest, id string) manifest.Track {

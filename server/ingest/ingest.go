@@ -525,6 +525,16 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, p auth.Princi
 		h.fail(w, r, err)
 		return
 	}
+	rec, err := h.Meta.Recording(r.Context(), p.TenantID, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec.State, rec.Tracks = string(manifest.StateUploadFinished), nil
+	if _, err := h.Meta.PutRecording(r.Context(), rec); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": manifest.StateUploadFinished})
 }
 

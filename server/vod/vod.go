@@ -1,0 +1,289 @@
+// Package vod plays stored recordings back: HLS playlists made from the stored
+// segments (EVENT while a recording is still arriving, VOD once it is complete) and the
+// segments themselves, opened in memory. Every URL carries a signed, short-lived token
+// bound to one viewer and one recording, and is served only to that viewer's session.
+package vod
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/aulacapture/aula/internal/hls"
+	"github.com/aulacapture/aula/internal/manifest"
+	"github.com/aulacapture/aula/internal/seal"
+	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/blob"
+	"github.com/aulacapture/aula/server/problem"
+	"github.com/aulacapture/aula/server/store"
+)
+
+// ErrToken reports a playback token that is forged, expired or for something else.
+var ErrToken = errors.New("playback link not valid")
+
+// Signer makes and checks playback tokens: HMAC-SHA256 over tenant, viewer, recording
+// and expiry.
+type Signer struct {
+	// Key is the HMAC key (32 random bytes).
+	Key []byte
+	// TTL is how long a token is valid.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+type claims struct {
+	Tenant    string `json:"t"`
+	Viewer    string `json:"v"`
+	Recording string `json:"r"`
+	Expires   int64  `json:"e"`
+}
+
+func (s *Signer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Token signs a playback token for viewer to watch recording of tenant.
+func (s *Signer) Token(tenant, viewer, recording string) string {
+	c := claims{tenant, viewer, recording, s.now().Add(s.TTL).Unix()}
+	payload, _ := json.Marshal(c)
+	mac := hmac.New(sha256.New, s.Key)
+	mac.Write(payload)
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a token for recording and returns its tenant and viewer.
+func (s *Signer) Verify(token, recording string) (tenant, viewer string, err error) {
+	p, sig, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 512 {
+		return "", "", ErrToken
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(p)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil {
+		return "", "", ErrToken
+	}
+	mac := hmac.New(sha256.New, s.Key)
+	mac.Write(payload)
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return "", "", ErrToken
+	}
+	var c claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", "", ErrToken
+	}
+	if c.Recording != recording || s.now().Unix() >= c.Expires {
+		return "", "", ErrToken
+	}
+	return c.Tenant, c.Viewer, nil
+}
+
+// Metadata is what playback reads of the metadata store; *store.Store is one.
+type Metadata interface {
+	Recording(ctx context.Context, tenantID, id string) (store.Recording, error)
+	Segments(ctx context.Context, tenantID, recID, trackID string) ([]store.Segment, error)
+}
+
+// Keys opens what agents sealed to a tenant.
+type Keys interface {
+	Identity(ctx context.Context, tenantID string) (*age.X25519Identity, error)
+}
+
+// Handler serves /play/{token}/{recording}/...
+type Handler struct {
+	Meta     Metadata
+	Blobs    blob.Store
+	Keys     Keys
+	Sessions *auth.Sessions
+	Signer   *Signer
+	Log      *slog.Logger
+	// MaxSegment caps a stored segment read back.
+	MaxSegment int64
+}
+
+// Register adds the playback routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /play/{token}/{rec}/index.m3u8", h.master)
+	mux.HandleFunc("GET /play/{token}/{rec}/{track}/index.m3u8", h.media)
+	mux.HandleFunc("GET /play/{token}/{rec}/{track}/{file}", h.segment)
+}
+
+// URL is the master playlist's path for a viewer's token.
+func URL(token, recording string) string { return "/play/" + token + "/" + recording + "/index.m3u8" }
+
+// TrackURL is a track's media playlist path.
+func TrackURL(token, recording, track string) string {
+	return "/play/" + token + "/" + recording + "/" + track + "/index.m3u8"
+}
+
+// viewer checks the token and that the signed-in viewer is the one it was made for.
+func (h *Handler) viewer(w http.ResponseWriter, r *http.Request) (tenant string, rec store.Recording, ok bool) {
+	recID := r.PathValue("rec")
+	tenant, viewer, err := h.Signer.Verify(r.PathValue("token"), recID)
+	if err != nil {
+		problem.Write(w, r, http.StatusForbidden, "playback-token", "This playback link is not valid or has expired; reload the player page.")
+		return "", rec, false
+	}
+	p, err := h.Sessions.Get(r.Context(), r)
+	if err != nil || p.UserID != viewer || p.TenantID != tenant {
+		problem.Write(w, r, http.StatusForbidden, "playback-viewer", "This playback link belongs to another viewer; sign in and open the recording yourself.")
+		return "", rec, false
+	}
+	rec, err = h.Meta.Recording(r.Context(), tenant, recID)
+	if err != nil {
+		h.fail(w, r, err)
+		return "", rec, false
+	}
+	return tenant, rec, true
+}
+
+func (h *Handler) manifestOf(ctx context.Context, tenant string, rec store.Recording) (*manifest.Manifest, error) {
+	m := &manifest.Manifest{ID: rec.ID, Title: rec.Title, State: manifest.State(rec.State), StartedAt: rec.StartedAt}
+	for _, t := range rec.Tracks {
+		if t.InitKey == "" {
+			continue
+		}
+		segs, err := h.Meta.Segments(ctx, tenant, rec.ID, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		mt := manifest.Track{ID: t.ID, Kind: manifest.Kind(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height, Bandwidth: t.Bandwidth}
+		// Only the run of segments without a gap plays; a later one waits for the gap.
+		for i, s := range segs {
+			if s.Seq != i+1 {
+				break
+			}
+			mt.Segments = append(mt.Segments, manifest.Segment{Seq: s.Seq, Start: s.Start, Duration: s.Duration, Size: s.Size, Digest: s.Digest})
+		}
+		if len(mt.Segments) > 0 {
+			m.Tracks = append(m.Tracks, mt)
+		}
+	}
+	return m, nil
+}
+
+func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
+	tenant, rec, ok := h.viewer(w, r)
+	if !ok {
+		return
+	}
+	m, err := h.manifestOf(r.Context(), tenant, rec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var b bytes.Buffer
+	if err := hls.WriteMaster(&b, m, hls.FileURLs()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writePlaylist(w, b.Bytes())
+}
+
+func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
+	tenant, rec, ok := h.viewer(w, r)
+	if !ok {
+		return
+	}
+	m, err := h.manifestOf(r.Context(), tenant, rec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, t := range m.Tracks {
+		if t.ID == r.PathValue("track") {
+			var b bytes.Buffer
+			if err := hls.WriteMedia(&b, t, rec.CompletedAt != nil, 3*time.Second, hls.FileURLs()); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			writePlaylist(w, b.Bytes())
+			return
+		}
+	}
+	h.fail(w, r, store.ErrNotFound)
+}
+
+func writePlaylist(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(b)
+}
+
+func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
+	tenant, rec, ok := h.viewer(w, r)
+	if !ok {
+		return
+	}
+	track, file := r.PathValue("track"), r.PathValue("file")
+	var key blob.Key
+	var err error
+	if file == "init.mp4" {
+		key, err = blob.InitKey(tenant, rec.ID, track)
+	} else {
+		name, found := strings.CutSuffix(file, ".m4s")
+		seq, perr := strconv.Atoi(name)
+		if !found || perr != nil || hls.SegmentName(seq) != file {
+			h.fail(w, r, store.ErrNotFound)
+			return
+		}
+		key, err = blob.SegmentKey(tenant, rec.ID, track, seq)
+	}
+	if err != nil {
+		h.fail(w, r, store.ErrNotFound)
+		return
+	}
+	rc, err := h.Blobs.Get(r.Context(), key)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sealed, err := io.ReadAll(io.LimitReader(rc, h.MaxSegment+1))
+	rc.Close()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	id, err := h.Keys.Identity(r.Context(), tenant)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	plain, err := seal.Open(sealed, int(h.MaxSegment)*2, id)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("open stored segment %s: %w", key, err))
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Header().Set("Content-Length", strconv.Itoa(len(plain)))
+	_, _ = w.Write(plain)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, blob.ErrNotFound) {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "No such recording, track or segment.")
+		return
+	}
+	if h.Log != nil {
+		// The path holds the viewer's token: log the recording, not the path.
+		h.Log.Error("playback failed", "recording", r.PathValue("rec"), "track", r.PathValue("track"), "err", err)
+	}
+	problem.Write(w, r, http.StatusInternalServerError, "internal", "The server could not play this; it has been logged.")
+}
