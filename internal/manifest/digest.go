@@ -36,7 +36,7 @@ func ParseContentDigest(header string) ([]byte, error) {
 		// Parameters (";…") may follow the byte sequence.
 		value, _, _ = strings.Cut(value, ";")
 		if len(value) < 2 || value[0] != ':' || value[len(value)-1] != ':' {
-			return nil, fmt.Errorf("%w: sha-256 value must be :BASE64:", ErrDigest)
+			return nil, fmt.Errorf("%w: sha-256 value must be base64 between colons", ErrDigest)
 		}
 		sum, err := base64.StdEncoding.DecodeString(value[1 : len(value)-1])
 		if err != nil || len(sum) != sha256.Size {
