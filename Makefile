@@ -15,10 +15,11 @@ setup:
 build: setup
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# Records 30 s from the real screen when a display is present (plus the synthetic camera
-# and microphone), else from the synthetic sources only, and says where the files are.
+# Starts aula-server on the embedded defaults in ./aula-data and records 30 s into it
+# (the real screen when a display is present, else the synthetic one, with the synthetic
+# camera and microphone), uploading as it records; serves until Ctrl-C.
 run: build
-	@scripts/run-demo.sh $(BIN)/aula-agent
+	@scripts/run-demo.sh $(BIN)
 
 test: setup
 	$(GO) vet ./...

@@ -36,6 +36,7 @@ const usage = `aula-agent records lectures: screen, camera and microphone into C
 Usage:
   aula-agent devices [--json]          list screens, cameras and microphones
   aula-agent record [flags]            record until Ctrl-C or --duration
+  aula-agent upload --server URL DIR   seal and upload a recording folder (--follow: while it records)
   aula-agent version                   print the version
 
 Run 'aula-agent COMMAND --help' for a command's flags.
@@ -60,6 +61,8 @@ func Run(ctx context.Context, env Env) error {
 		return runDevices(ctx, env, args)
 	case "record":
 		return runRecord(ctx, env, args)
+	case "upload":
+		return runUpload(ctx, env, args)
 	case "version":
 		fmt.Fprintln(env.Stdout, "aula-agent", Version)
 		return nil

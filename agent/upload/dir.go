@@ -17,6 +17,10 @@ import (
 	"github.com/aulacapture/aula/internal/seal"
 )
 
+// ErrNoManifest reports a folder without manifest.json: not a recording, or one that
+// has not finished its first segment yet.
+var ErrNoManifest = errors.New("no manifest.json (yet)")
+
 // Progress is told how many bytes of how many are uploaded.
 type Progress func(done, total int64)
 
@@ -26,8 +30,11 @@ type Progress func(done, total int64)
 // manifest says capturing has finished. A second run resumes where the first stopped.
 func Dir(ctx context.Context, c *Client, dir string, parallel int, progress Progress) (*manifest.Manifest, error) {
 	f, err := os.Open(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not a recording folder: %w", dir, ErrNoManifest)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a recording folder: %w", dir, err)
+		return nil, err
 	}
 	local, err := manifest.Decode(f)
 	f.Close()
