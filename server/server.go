@@ -156,6 +156,7 @@ func (s *Server) routes() http.Handler {
 			s.metrics.ingestBytes.Add(float64(n))
 			s.metrics.ingestSeconds.Observe(took.Seconds())
 		},
+		OnInternalError: func(error) { s.metrics.storeErrors.Inc() },
 	}
 	ing.Limits.MaxSegment = s.cfg.MaxSegmentBytes
 	ing.Register(mux)
@@ -276,6 +277,7 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	ingestBytes   prometheus.Counter
 	ingestSeconds prometheus.Histogram
+	storeErrors   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -292,7 +294,10 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.ingestBytes, m.ingestSeconds,
+	m.storeErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aula_store_errors_total", Help: "Requests that failed in the metadata or blob store.",
+	})
+	m.registry.MustRegister(m.requests, m.ingestBytes, m.ingestSeconds, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -66,6 +66,8 @@ func TestMain(m *testing.M) {
 // running is a server started for a test, with an admin's ingest token.
 type running struct {
 	url, data, token, cert string
+	// stop shuts the server down gracefully and returns serve's error.
+	stop func() error
 }
 
 // backends are the store combinations every server test runs on.
@@ -124,15 +126,23 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 	case <-time.After(60 * time.Second):
 		t.Fatal("server did not start")
 	}
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve ended with %v", err)
 		}
 	})
 	runCLI(t, getenv, "admin", "create", "--tenant", "Uni", "--email", "admin@uni.example")
 	token := strings.TrimSpace(runCLI(t, getenv, "token", "create", "--email", "admin@uni.example", "--scope", "ingest"))
-	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem")}
+	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop}
 }
 
 // runCLI runs an aula-server command in this process and returns what it printed.

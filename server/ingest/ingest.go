@@ -73,6 +73,9 @@ type Handler struct {
 	Now func() time.Time
 	// Observe, when set, is told of each segment accepted (bytes, seconds spent).
 	Observe func(bytes int64, took time.Duration)
+	// OnInternalError, when set, is told of each failure that was the server's own
+	// (store or blob errors), for the metrics.
+	OnInternalError func(err error)
 
 	mu    sync.Mutex
 	inits map[string]media.Init // by tenant/recording/track
@@ -560,6 +563,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	detail := err.Error()
 	if status == http.StatusInternalServerError {
 		h.log().Error("ingest failed", "path", r.URL.Path, "err", err)
+		if h.OnInternalError != nil {
+			h.OnInternalError(err)
+		}
 		detail = "The server could not complete the request; it has been logged."
 	}
 	if status == http.StatusNotFound {
