@@ -7,7 +7,7 @@ BIN   := bin
 # two cores (a starved x11grab drops frames); -race is on as the conventions ask.
 TESTFLAGS ?= -race -timeout 30m -p 1
 
-.PHONY: setup build run test bench bench-record lint fmt vet fuzz clean
+.PHONY: setup build run test bench bench-record bench-ingest lint fmt vet fuzz clean
 
 setup:
 	@scripts/setup.sh
@@ -28,15 +28,18 @@ test: setup
 fuzz: setup
 	@scripts/fuzz.sh 20s
 
-bench: bench-record
+bench: bench-record bench-ingest
 
 bench-record: build
 	$(GO) test -run '^$$' -bench BenchmarkRecordVsFFmpeg -benchtime 1x -timeout 20m ./bench/
 
+bench-ingest: build
+	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./bench/
+
 lint: setup
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
-	CGO_ENABLED=0 $(GO) vet ./internal/... ./capture/
+	CGO_ENABLED=0 $(GO) vet ./internal/... ./capture/ ./server/... ./cmd/aula-server/
 	GOOS=windows CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/...
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/...
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Metadata interface {
 	SetTrackInit(ctx context.Context, tenantID, recID, trackID, digest, key string) error
 	PutSegment(ctx context.Context, tenantID, recID, trackID string, seg store.Segment) (bool, error)
 	Segments(ctx context.Context, tenantID, recID, trackID string) ([]store.Segment, error)
+	Segment(ctx context.Context, tenantID, recID, trackID string, seq int) (store.Segment, error)
 	CompleteRecording(ctx context.Context, tenantID, id string, duration float64, at time.Time) error
 }
 
@@ -228,7 +230,8 @@ func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
 	}
-	return sealed, manifest.Digest(sealed), plain, nil
+	// The header's digest is the body's now: give it back in our own spelling.
+	return sealed, "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":", plain, nil
 }
 
 // track finds the recording's track named in the path.
@@ -348,10 +351,13 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	// A repeat with the same digest is done already; another digest is a conflict. Check
 	// before writing the object, so a conflicting upload never replaces stored bytes.
-	if existing, ok, err := h.segment(r.Context(), p, rec.ID, tr.ID, seq); err != nil {
+	existing, err := h.Meta.Segment(r.Context(), p.TenantID, rec.ID, tr.ID, seq)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		h.fail(w, r, err)
 		return
-	} else if ok {
+	default:
 		if existing.Digest != digest {
 			h.fail(w, r, fmt.Errorf("%w: segment %d is stored with another digest", store.ErrConflict, seq))
 			return
@@ -376,19 +382,6 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 	}
 	writeJSON(w, status, map[string]any{"seq": seq, "digest": digest, "created": created})
-}
-
-func (h *Handler) segment(ctx context.Context, p auth.Principal, recID, trackID string, seq int) (store.Segment, bool, error) {
-	segs, err := h.Meta.Segments(ctx, p.TenantID, recID, trackID)
-	if err != nil {
-		return store.Segment{}, false, err
-	}
-	for _, s := range segs {
-		if s.Seq == seq {
-			return s, true, nil
-		}
-	}
-	return store.Segment{}, false, nil
 }
 
 // initOf gives the parsed init segment of a track, from memory or the blob store.

@@ -112,3 +112,21 @@ func (s *Store) Segments(ctx context.Context, tenantID, recID, trackID string) (
 	}
 	return segs, nil
 }
+
+// Segment returns one segment of a track; ErrNotFound when the track or the segment is
+// not there. It costs one row, so uploads need not read the whole track.
+func (s *Store) Segment(ctx context.Context, tenantID, recID, trackID string, seq int) (Segment, error) {
+	var sg Segment
+	err := s.read(ctx, tenantID, func(q querier) error {
+		var created int64
+		err := q.QueryRowContext(ctx, `SELECT `+segmentColumns+` FROM segments
+			WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3 AND seq = $4`,
+			tenantID, recID, trackID, seq).Scan(&sg.Seq, &sg.Start, &sg.Duration, &sg.Size, &sg.Digest, &sg.Key, &created)
+		if err != nil {
+			return notFound(err, "recording %q track %q segment %d", recID, trackID, seq)
+		}
+		sg.CreatedAt = fromNanos(created)
+		return nil
+	})
+	return sg, err
+}
