@@ -91,8 +91,19 @@ func snapshot(t *testing.T, c *upload.Client, srv running, id string) string {
 // TestBadInput sends each kind of bad request and checks the 4xx problem+json answer,
 // and that nothing stored changed.
 func TestBadInput(t *testing.T) {
+	for name, setup := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			badInput(t, func(t *testing.T, cfg *server.Config) {
+				setup(t, cfg)
+				cfg.MaxSegmentBytes = 2 << 20
+			})
+		})
+	}
+}
+
+func badInput(t *testing.T, setup func(*testing.T, *server.Config)) {
 	dir := recording(t)
-	srv := start(t, func(_ *testing.T, cfg *server.Config) { cfg.MaxSegmentBytes = 2 << 20 })
+	srv := start(t, setup)
 	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
 	if err != nil {
 		t.Fatal(err)
@@ -241,24 +252,14 @@ func withExtraSegment(t *testing.T, m *manifest.Manifest) []byte {
 
 func otherTenantToken(t *testing.T, srv running) string {
 	t.Helper()
-	env := func(k string) string {
-		if k == "AULA_DATA" {
-			return srv.data
-		}
-		return ""
-	}
+	env := srv.getenv
 	runCLI(t, env, "admin", "create", "--tenant", "Other", "--email", "eve@other.example")
 	return strings.TrimSpace(runCLI(t, env, "token", "create", "--email", "eve@other.example", "--scope", "ingest"))
 }
 
 func expiredToken(t *testing.T, srv running) string {
 	t.Helper()
-	env := func(k string) string {
-		if k == "AULA_DATA" {
-			return srv.data
-		}
-		return ""
-	}
+	env := srv.getenv
 	tok := strings.TrimSpace(runCLI(t, env, "token", "create", "--email", "admin@uni.example", "--scope", "ingest", "--ttl", "1s"))
 	time.Sleep(1100 * time.Millisecond)
 	return tok

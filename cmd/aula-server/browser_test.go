@@ -19,8 +19,14 @@ import (
 // 5 s, both video elements render frames, no console errors. The screenshot is kept as
 // a test artifact (go test -artifacts).
 func TestPlayInBrowser(t *testing.T) {
+	for name, setup := range backends(t) {
+		t.Run(name, func(t *testing.T) { playInBrowser(t, setup) })
+	}
+}
+
+func playInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 	dir := recording(t)
-	srv := start(t, func(*testing.T, *server.Config) {})
+	srv := start(t, setup)
 	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
 	if err != nil {
 		t.Fatal(err)
@@ -29,12 +35,7 @@ func TestPlayInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := func(k string) string {
-		if k == "AULA_DATA" {
-			return srv.data
-		}
-		return ""
-	}
+	env := srv.getenv
 	out := runCLI(t, env, "admin", "create", "--tenant", "Uni", "--email", "viewer@uni.example")
 	password := ""
 	for _, line := range strings.Split(out, "\n") {

@@ -68,6 +68,8 @@ type running struct {
 	url, data, token, cert string
 	// stop shuts the server down gracefully and returns serve's error.
 	stop func() error
+	// getenv is the environment the server runs in, for CLI commands on its stores.
+	getenv func(string) string
 }
 
 // backends are the store combinations every server test runs on.
@@ -142,7 +144,7 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 	})
 	runCLI(t, getenv, "admin", "create", "--tenant", "Uni", "--email", "admin@uni.example")
 	token := strings.TrimSpace(runCLI(t, getenv, "token", "create", "--email", "admin@uni.example", "--scope", "ingest"))
-	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop}
+	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop, getenv: getenv}
 }
 
 // runCLI runs an aula-server command in this process and returns what it printed.
