@@ -150,18 +150,9 @@ var (
 )
 
 func (h *Handler) putRecording(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	id, err := recordingID(r)
+	id, m, err := h.manifestBody(w, r)
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	m, err := h.decodeManifest(w, r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if m.ID != id {
-		h.fail(w, r, fmt.Errorf("%w: manifest id %q differs from the URL's %q", errBadRequest, m.ID, id))
 		return
 	}
 	rec := store.Recording{TenantID: p.TenantID, ID: id, Title: m.Title, State: string(m.State), StartedAt: m.StartedAt}
@@ -181,17 +172,24 @@ func (h *Handler) putRecording(w http.ResponseWriter, r *http.Request, p auth.Pr
 	writeJSON(w, status, map[string]any{"id": id, "created": created})
 }
 
-func (h *Handler) decodeManifest(w http.ResponseWriter, r *http.Request) (*manifest.Manifest, error) {
-	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxManifest)
-	m, err := manifest.Decode(body)
+// manifestBody reads the {id} of the path and the manifest in the body, strictly, and
+// checks that both name the same recording.
+func (h *Handler) manifestBody(w http.ResponseWriter, r *http.Request) (string, *manifest.Manifest, error) {
+	id, err := recordingID(r)
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := manifest.Decode(http.MaxBytesReader(w, r.Body, h.Limits.MaxManifest))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, fmt.Errorf("%w: manifest over %d bytes", errTooLarge, h.Limits.MaxManifest)
+		return "", nil, fmt.Errorf("%w: manifest over %d bytes", errTooLarge, h.Limits.MaxManifest)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		return "", nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	case m.ID != id:
+		return "", nil, fmt.Errorf("%w: manifest id %q differs from the URL's %q", errBadRequest, m.ID, id)
 	}
-	return m, nil
+	return id, m, nil
 }
 
 // readSealed reads a sealed upload whole (bounded), checks its Content-Digest and opens
@@ -470,18 +468,9 @@ func (h *Handler) manifestOf(ctx context.Context, tenantID, id string) (*manifes
 // complete takes the agent's final manifest and marks the recording finished when the
 // server holds every segment it lists, with the same digests.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	id, err := recordingID(r)
+	id, final, err := h.manifestBody(w, r)
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	final, err := h.decodeManifest(w, r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if final.ID != id {
-		h.fail(w, r, fmt.Errorf("%w: manifest id %q differs from the URL's %q", errBadRequest, final.ID, id))
 		return
 	}
 	held, err := h.manifestOf(r.Context(), p.TenantID, id)

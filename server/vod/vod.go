@@ -178,14 +178,23 @@ func (h *Handler) manifestOf(ctx context.Context, tenant string, rec store.Recor
 	return m, nil
 }
 
-func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
+// playable checks the viewer and gives the recording with what of it can play.
+func (h *Handler) playable(w http.ResponseWriter, r *http.Request) (store.Recording, *manifest.Manifest, bool) {
 	tenant, rec, ok := h.viewer(w, r)
 	if !ok {
-		return
+		return rec, nil, false
 	}
 	m, err := h.manifestOf(r.Context(), tenant, rec)
 	if err != nil {
 		h.fail(w, r, err)
+		return rec, nil, false
+	}
+	return rec, m, true
+}
+
+func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
+	_, m, ok := h.playable(w, r)
+	if !ok {
 		return
 	}
 	var b bytes.Buffer
@@ -197,13 +206,8 @@ func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
-	tenant, rec, ok := h.viewer(w, r)
+	rec, m, ok := h.playable(w, r)
 	if !ok {
-		return
-	}
-	m, err := h.manifestOf(r.Context(), tenant, rec)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	for _, t := range m.Tracks {
