@@ -260,7 +260,7 @@ func otherTenantToken(t *testing.T, srv running) string {
 func expiredToken(t *testing.T, srv running) string {
 	t.Helper()
 	env := srv.getenv
-	tok := strings.TrimSpace(runCLI(t, env, "token", "create", "--email", "admin@uni.example", "--scope", "ingest", "--ttl", "1s"))
+	tok := strings.TrimSpace(runCLI(t, env, "token", "create", "--email", srv.admin, "--scope", "ingest", "--ttl", "1s"))
 	time.Sleep(1100 * time.Millisecond)
 	return tok
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,12 @@ type running struct {
 	stop func() error
 	// getenv is the environment the server runs in, for CLI commands on its stores.
 	getenv func(string) string
+	// admin is the e-mail of the administrator whose token is token.
+	admin string
 }
+
+// starts numbers the servers tests start.
+var starts atomic.Int64
 
 // backends are the store combinations every server test runs on.
 func backends(t *testing.T) map[string]func(t *testing.T, cfg *server.Config) {
@@ -94,6 +100,7 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 	cfg.Data = data
 	cfg.Listen = "127.0.0.1:0"
 	setup(t, &cfg)
+	data = cfg.Data
 	env := []string{"AULA_DATA=" + data}
 	if cfg.Database != "" {
 		env = append(env, "AULA_DATABASE="+cfg.Database)
@@ -142,9 +149,11 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 			t.Errorf("serve ended with %v", err)
 		}
 	})
-	runCLI(t, getenv, "admin", "create", "--tenant", "Uni", "--email", "admin@uni.example")
-	token := strings.TrimSpace(runCLI(t, getenv, "token", "create", "--email", "admin@uni.example", "--scope", "ingest"))
-	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop, getenv: getenv}
+	// A new administrator each start, so a test may start a server twice on one data dir.
+	admin := fmt.Sprintf("admin%d@uni.example", starts.Add(1))
+	runCLI(t, getenv, "admin", "create", "--tenant", "Uni", "--email", admin)
+	token := strings.TrimSpace(runCLI(t, getenv, "token", "create", "--email", admin, "--scope", "ingest"))
+	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop, getenv: getenv, admin: admin}
 }
 
 // runCLI runs an aula-server command in this process and returns what it printed.

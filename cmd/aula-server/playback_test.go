@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -133,5 +135,59 @@ func TestPlaybackBoundToViewer(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestShredTenant: once a tenant's key is deleted, its stored media cannot be played,
+// though every sealed object is still there.
+func TestShredTenant(t *testing.T) {
+	dir := recording(t)
+	data := t.TempDir()
+	onData := func(_ *testing.T, cfg *server.Config) { cfg.Data = data }
+	srv := start(t, onData)
+	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := upload.Dir(context.Background(), c, dir, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, srv.getenv, "tenant", "shred", "--tenant", "Uni", "--yes")
+
+	srv = start(t, onData)
+	viewer := signIn(t, srv, "carol@uni.example", password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Uni", "--email", "carol@uni.example")))
+	resp, err := viewer.Get(srv.url + "/recordings/" + final.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`data-main="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no player on the page: %s", page)
+	}
+	seg := strings.TrimSuffix(html.UnescapeString(string(m[1])), "index.m3u8") + "camera/000001.m4s"
+	resp, err = viewer.Get(srv.url + seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("segment of a shredded tenant: %d, want 410", resp.StatusCode)
+	}
+	// The sealed objects remain, unreadable.
+	objects := 0
+	_ = filepath.Walk(filepath.Join(data, "blobs"), func(_ string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			objects++
+		}
+		return nil
+	})
+	if objects == 0 {
+		t.Error("no objects left to prove unreadable")
 	}
 }

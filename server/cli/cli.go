@@ -40,6 +40,7 @@ Usage:
   aula-server admin create --tenant T --email E [--data DIR]     make a tenant (if new) and an administrator; prints a one-time password
   aula-server token create --email E --scope ingest|view|admin [--tenant T] [--ttl 720h] [--data DIR]
                                                                  make an API token; prints it once
+  aula-server tenant shred --tenant T --yes                      delete a tenant's key: all its media becomes unreadable, for good
 
 Every command takes the configuration flags of serve (and --config FILE); the
 environment variables AULA_* set them too.
@@ -59,6 +60,8 @@ func Run(ctx context.Context, env Env) error {
 		return runAdminCreate(ctx, env, env.Args[2:])
 	case "token create":
 		return runTokenCreate(ctx, env, env.Args[2:])
+	case "tenant shred":
+		return runTenantShred(ctx, env, env.Args[2:])
 	}
 	switch env.Args[0] {
 	case "serve":
@@ -230,6 +233,38 @@ func runTokenCreate(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, token)
 	fmt.Fprintf(env.Stderr, "Token for %s (%s scope) valid until %s; it is shown once.\n", *email, *scope, now.Add(*ttl).UTC().Format(time.RFC3339))
+	return nil
+}
+
+// runTenantShred deletes a tenant's wrapped key (crypto-shredding). Every copy of the
+// tenant's media, backups included, was sealed to that key and cannot be opened again.
+// Running servers hold unwrapped keys in memory until they restart.
+func runTenantShred(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "tenant shred")
+	tenant := fs.String("tenant", "", "the tenant `NAME`")
+	yes := fs.Bool("yes", false, "confirm: this cannot be undone")
+	cfg, err := config(env, fs, args)
+	if err != nil {
+		return err
+	}
+	if *tenant == "" || !*yes {
+		fmt.Fprintln(env.Stderr, "tenant shred needs --tenant NAME and --yes: it makes the tenant's media unreadable for good.")
+		return ErrUsage
+	}
+	srv, err := server.Open(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	t, err := srv.Meta.TenantByName(ctx, *tenant)
+	if err != nil {
+		return fmt.Errorf("no tenant %q", *tenant)
+	}
+	if err := srv.Meta.DeleteTenantIdentity(ctx, t.ID); err != nil {
+		return err
+	}
+	srv.Keys.Forget(t.ID)
+	fmt.Fprintf(env.Stderr, "Tenant %q's key is deleted: its recordings can no longer be played or exported. Restart running servers so they drop the key from memory.\n", *tenant)
 	return nil
 }
 

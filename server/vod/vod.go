@@ -265,6 +265,10 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := h.Keys.Identity(r.Context(), tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Write(w, r, http.StatusGone, "key-deleted", "This tenant's key was deleted, so its recordings can no longer be played.")
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
