@@ -20,11 +20,10 @@ type Frame struct {
 	AV *astiav.Frame
 	// Stream is the index into Source.Streams of the stream it came from.
 	Stream int
-	// PTS is the frame's time stamp on the source's own clock.
+	// PTS is the frame's time stamp on the source's own clock: the wall clock for
+	// x11grab and PulseAudio, the device's for V4L2 and ALSA, zero at the start for the
+	// synthetic source.
 	PTS time.Duration
-	// Wallclock reports whether PTS counts from the Unix epoch (x11grab, PulseAudio,
-	// ALSA and V4L2 stamp frames with the wall clock) rather than from the source's start.
-	Wallclock bool
 }
 
 // StreamInfo describes one stream of an open source.
@@ -54,7 +53,6 @@ type Source struct {
 	pkt      *astiav.Packet
 	frame    *astiav.Frame
 	tbs      []astiav.Rational
-	wall     bool
 	pending  int       // stream whose decoder may still hold frames, or -1
 	once     sync.Once // FFmpeg's interrupt flag is a plain int: set it once
 	mu       sync.Mutex
@@ -102,7 +100,6 @@ func Open(ctx context.Context, specs []Spec, log *slog.Logger) (*Source, error) 
 		return nil, err
 	}
 	s.pkt, s.frame = astiav.AllocPacket(), astiav.AllocFrame()
-	s.wall = specs[0].Backend != "lavfi"
 	return s, nil
 }
 
@@ -205,7 +202,7 @@ func (s *Source) frameOf(i int) Frame {
 	tb := s.tbs[i]
 	num, den := int64(tb.Num()), int64(tb.Den())
 	d := time.Duration(ts/den*num)*time.Second + time.Duration(ts%den*num*int64(time.Second)/den)
-	return Frame{AV: s.frame, Stream: i, PTS: d, Wallclock: s.wall}
+	return Frame{AV: s.frame, Stream: i, PTS: d}
 }
 
 // Close stops the source and frees what it holds. A Read blocked in the device returns.

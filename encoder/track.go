@@ -125,17 +125,16 @@ type Track struct {
 	emit func(Segment) error
 
 	// Built at the first frame, when the input format is known.
-	graph   *astiav.FilterGraph
-	src     *astiav.FilterContext
-	sink    *astiav.FilterContext
-	enc     *astiav.CodecContext
-	frag    *fragmenter
-	filt    *astiav.Frame
-	pkt     *astiav.Packet
-	in      inputFormat
-	encName string
-	init    []byte
-	codec   string
+	graph *astiav.FilterGraph
+	src   *astiav.FilterContext
+	sink  *astiav.FilterContext
+	enc   *astiav.CodecContext
+	frag  *fragmenter
+	filt  *astiav.Frame
+	pkt   *astiav.Packet
+	in    inputFormat
+	init  []byte
+	codec string
 
 	codecTB astiav.Rational
 	// Audio: the timeline position of sample 0 and the samples written since.
@@ -492,7 +491,7 @@ func (t *Track) openVideo(f *astiav.Frame) error {
 	if err != nil {
 		return err
 	}
-	t.enc, t.encName = enc, name
+	t.enc = enc
 	t.encoderID.Store(name)
 	chain := "format=" + pixFmt.Name()
 	if w != f.Width() || h != f.Height() {
@@ -537,7 +536,7 @@ func (t *Track) openAudio(f *astiav.Frame) error {
 		enc.Free()
 		return fmt.Errorf("open aac encoder: %w", err)
 	}
-	t.enc, t.encName = enc, "aac"
+	t.enc = enc
 	t.encoderID.Store("aac")
 	args := astiav.FilterArgs{
 		"sample_rate":    strconv.Itoa(f.SampleRate()),
