@@ -58,9 +58,6 @@ func crashChild(dir string) int {
 }
 
 func TestCrashRecovery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
 	rounds := 20
 	if n, err := strconv.Atoi(os.Getenv("AULA_SOAK_ROUNDS")); err == nil && n > 0 {
 		rounds = n

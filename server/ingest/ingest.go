@@ -40,6 +40,7 @@ type Metadata interface {
 	PutSegment(ctx context.Context, tenantID, recID, trackID string, seg store.Segment) (bool, error)
 	Segments(ctx context.Context, tenantID, recID, trackID string) ([]store.Segment, error)
 	Segment(ctx context.Context, tenantID, recID, trackID string, seq int) (store.Segment, error)
+	Manifest(ctx context.Context, tenantID, id string) (*manifest.Manifest, error)
 	CompleteRecording(ctx context.Context, tenantID, id string, duration float64, at time.Time) error
 }
 
@@ -436,33 +437,12 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, p auth.Pri
 		h.fail(w, r, err)
 		return
 	}
-	m, err := h.manifestOf(r.Context(), p.TenantID, id)
+	m, err := h.Meta.Manifest(r.Context(), p.TenantID, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
-}
-
-func (h *Handler) manifestOf(ctx context.Context, tenantID, id string) (*manifest.Manifest, error) {
-	rec, err := h.Meta.Recording(ctx, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	m := &manifest.Manifest{ID: rec.ID, Title: rec.Title, State: manifest.State(rec.State), StartedAt: rec.StartedAt, Pauses: []manifest.Pause{}}
-	for _, t := range rec.Tracks {
-		segs, err := h.Meta.Segments(ctx, tenantID, id, t.ID)
-		if err != nil {
-			return nil, err
-		}
-		mt := manifest.Track{ID: t.ID, Kind: manifest.Kind(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height,
-			Bandwidth: t.Bandwidth, InitDigest: t.InitDigest, Segments: []manifest.Segment{}}
-		for _, s := range segs {
-			mt.Segments = append(mt.Segments, manifest.Segment{Seq: s.Seq, Start: s.Start, Duration: s.Duration, Size: s.Size, Digest: s.Digest})
-		}
-		m.Tracks = append(m.Tracks, mt)
-	}
-	return m, nil
 }
 
 // complete takes the agent's final manifest and marks the recording finished when the
@@ -473,7 +453,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, p auth.Princi
 		h.fail(w, r, err)
 		return
 	}
-	held, err := h.manifestOf(r.Context(), p.TenantID, id)
+	held, err := h.Meta.Manifest(r.Context(), p.TenantID, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -493,8 +473,12 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, p auth.Princi
 		if ft.InitDigest != "" && ft.InitDigest != ht.InitDigest {
 			missing = append(missing, ft.ID+"/init")
 		}
+		heldDigest := make(map[int]string, len(ht.Segments))
+		for _, s := range ht.Segments {
+			heldDigest[s.Seq] = s.Digest
+		}
 		for _, fs := range ft.Segments {
-			if fs.Seq > len(ht.Segments) || ht.Segments[fs.Seq-1].Digest != fs.Digest {
+			if heldDigest[fs.Seq] != fs.Digest {
 				missing = append(missing, fmt.Sprintf("%s/%d", ft.ID, fs.Seq))
 			}
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/aulacapture/aula/internal/manifest"
 	"math"
 	"time"
 )
@@ -129,4 +130,27 @@ func (s *Store) Segment(ctx context.Context, tenantID, recID, trackID string, se
 		return nil
 	})
 	return sg, err
+}
+
+// Manifest gives what the store holds of a recording as a manifest: its tracks in
+// store order with every segment the store holds, by seq (gaps included as they are).
+func (s *Store) Manifest(ctx context.Context, tenantID, id string) (*manifest.Manifest, error) {
+	rec, err := s.Recording(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	m := &manifest.Manifest{ID: rec.ID, Title: rec.Title, State: manifest.State(rec.State), StartedAt: rec.StartedAt, Pauses: []manifest.Pause{}}
+	for _, t := range rec.Tracks {
+		segs, err := s.Segments(ctx, tenantID, id, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		mt := manifest.Track{ID: t.ID, Kind: manifest.Kind(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height,
+			Bandwidth: t.Bandwidth, InitDigest: t.InitDigest, Segments: make([]manifest.Segment, 0, len(segs))}
+		for _, sg := range segs {
+			mt.Segments = append(mt.Segments, manifest.Segment{Seq: sg.Seq, Start: sg.Start, Duration: sg.Duration, Size: sg.Size, Digest: sg.Digest})
+		}
+		m.Tracks = append(m.Tracks, mt)
+	}
+	return m, nil
 }

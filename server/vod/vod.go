@@ -97,7 +97,7 @@ func (s *Signer) Verify(token, recording string) (tenant, viewer string, err err
 // Metadata is what playback reads of the metadata store; *store.Store is one.
 type Metadata interface {
 	Recording(ctx context.Context, tenantID, id string) (store.Recording, error)
-	Segments(ctx context.Context, tenantID, recID, trackID string) ([]store.Segment, error)
+	Manifest(ctx context.Context, tenantID, id string) (*manifest.Manifest, error)
 }
 
 // Keys opens what agents sealed to a tenant.
@@ -153,29 +153,29 @@ func (h *Handler) viewer(w http.ResponseWriter, r *http.Request) (tenant string,
 	return tenant, rec, true
 }
 
-func (h *Handler) manifestOf(ctx context.Context, tenant string, rec store.Recording) (*manifest.Manifest, error) {
-	m := &manifest.Manifest{ID: rec.ID, Title: rec.Title, State: manifest.State(rec.State), StartedAt: rec.StartedAt}
-	for _, t := range rec.Tracks {
-		if t.InitKey == "" {
+// playableOf is the part of a recording that can play: tracks with an init segment, each
+// up to its first missing segment (a later one waits for the gap to fill).
+func (h *Handler) playableOf(ctx context.Context, tenant string, rec store.Recording) (*manifest.Manifest, error) {
+	all, err := h.Meta.Manifest(ctx, tenant, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	m := *all
+	m.Tracks = nil
+	for _, t := range all.Tracks {
+		if t.InitDigest == "" {
 			continue
 		}
-		segs, err := h.Meta.Segments(ctx, tenant, rec.ID, t.ID)
-		if err != nil {
-			return nil, err
+		n := 0
+		for n < len(t.Segments) && t.Segments[n].Seq == n+1 {
+			n++
 		}
-		mt := manifest.Track{ID: t.ID, Kind: manifest.Kind(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height, Bandwidth: t.Bandwidth}
-		// Only the run of segments without a gap plays; a later one waits for the gap.
-		for i, s := range segs {
-			if s.Seq != i+1 {
-				break
-			}
-			mt.Segments = append(mt.Segments, manifest.Segment{Seq: s.Seq, Start: s.Start, Duration: s.Duration, Size: s.Size, Digest: s.Digest})
-		}
-		if len(mt.Segments) > 0 {
-			m.Tracks = append(m.Tracks, mt)
+		if n > 0 {
+			t.Segments = t.Segments[:n]
+			m.Tracks = append(m.Tracks, t)
 		}
 	}
-	return m, nil
+	return &m, nil
 }
 
 // playable checks the viewer and gives the recording with what of it can play.
@@ -184,7 +184,7 @@ func (h *Handler) playable(w http.ResponseWriter, r *http.Request) (store.Record
 	if !ok {
 		return rec, nil, false
 	}
-	m, err := h.manifestOf(r.Context(), tenant, rec)
+	m, err := h.playableOf(r.Context(), tenant, rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return rec, nil, false
