@@ -181,7 +181,9 @@ func (s *Server) routes() http.Handler {
 		}
 		problem.Write(w, r, http.StatusNotFound, "", "No such page or API route.")
 	})
-	return s.metrics.wrap(secure(mux))
+	// Every state-changing request from a browser must come from our own origin
+	// (SECURITY §8); API clients without browser headers pass.
+	return s.metrics.wrap(secure(http.NewCrossOriginProtection().Handler(mux)))
 }
 
 // secure adds the headers every answer carries and refuses paths that are not clean

@@ -136,6 +136,19 @@ func TestPlaybackBoundToViewer(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
 	}
+	// So is a state-changing API request a browser sends from another site.
+	req, _ = http.NewRequest("POST", srv.url+"/api/v1/recordings/"+final.ID+"/complete", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+srv.token)
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site API request: %d, want 403", resp.StatusCode)
+	}
 }
 
 // TestShredTenant: once a tenant's key is deleted, its stored media cannot be played,
