@@ -183,7 +183,11 @@ func (s *Server) routes() http.Handler {
 	})
 	// Every state-changing request from a browser must come from our own origin
 	// (SECURITY §8); API clients without browser headers pass.
-	return s.metrics.wrap(secure(http.NewCrossOriginProtection().Handler(mux)))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, http.StatusForbidden, "cross-origin", "Requests from other sites may not change anything here.")
+	}))
+	return s.metrics.wrap(secure(cop.Handler(mux)))
 }
 
 // secure adds the headers every answer carries and refuses paths that are not clean

@@ -146,8 +146,8 @@ func TestPlaybackBoundToViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site API request: %d, want 403", resp.StatusCode)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("cross-site API request: %d %s, want 403 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
 
