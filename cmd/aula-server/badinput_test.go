@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,14 +29,8 @@ import (
 // cleaned and Content-Length may lie, as a broken or hostile client's would.
 func raw(t *testing.T, srv running, method, path string, hdr map[string]string, body []byte, declared int) (int, http.Header, []byte) {
 	t.Helper()
-	pem, err := os.ReadFile(srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	u, _ := url.Parse(srv.url)
-	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: srv.roots(t), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +97,8 @@ func TestBadInput(t *testing.T) {
 func badInput(t *testing.T, setup func(*testing.T, *server.Config)) {
 	dir := recording(t)
 	srv := start(t, setup)
-	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, final := uploadFixture(t, srv)
 	ctx := context.Background()
-	final, err := upload.Dir(ctx, c, dir, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := final.ID
 	recipient, err := c.Recipient(ctx)
 	if err != nil {

@@ -6,11 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/server"
 )
 
@@ -25,31 +23,13 @@ func TestPlayInBrowser(t *testing.T) {
 }
 
 func playInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
-	dir := recording(t)
 	srv := start(t, setup)
-	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	final, err := upload.Dir(context.Background(), c, dir, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := srv.getenv
-	out := runCLI(t, env, "admin", "create", "--tenant", "Uni", "--email", "viewer@uni.example")
-	password := ""
-	for _, line := range strings.Split(out, "\n") {
-		if p, ok := strings.CutPrefix(line, "password: "); ok {
-			password = strings.TrimSpace(p)
-		}
-	}
-	if password == "" {
-		t.Fatalf("no password in %q", out)
-	}
+	_, final := uploadFixture(t, srv)
+	pw := password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Uni", "--email", "viewer@uni.example"))
 	shot := filepath.Join(t.ArtifactDir(), "player.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "e2e/play.mjs", srv.url, "viewer@uni.example", password, final.ID, shot)
+	cmd := exec.CommandContext(ctx, "node", "e2e/play.mjs", srv.url, "viewer@uni.example", pw, final.ID, shot)
 	cmd.Dir = "../.."
 	cmd.Stderr = os.Stderr
 	raw, err := cmd.Output()

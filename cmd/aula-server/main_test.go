@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"math"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/internal/manifest"
+	"github.com/aulacapture/aula/internal/mediatest"
 	"github.com/aulacapture/aula/internal/pgtest"
 	"github.com/aulacapture/aula/internal/s3test"
 	"github.com/aulacapture/aula/server"
@@ -156,6 +158,35 @@ func start(t *testing.T, setup func(t *testing.T, cfg *server.Config)) running {
 	return running{url: "https://" + addr, data: data, token: token, cert: filepath.Join(data, "tls", "cert.pem"), stop: stop, getenv: getenv, admin: admin}
 }
 
+// uploadFixture uploads the shared recording to srv and returns the client and the
+// final manifest the upload sent.
+func uploadFixture(t *testing.T, srv running) (*upload.Client, *manifest.Manifest) {
+	t.Helper()
+	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := upload.Dir(context.Background(), c, recording(t), 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, final
+}
+
+// roots trusts srv's self-signed certificate.
+func (srv running) roots(t *testing.T) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(srv.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no certificate", srv.cert)
+	}
+	return pool
+}
+
 // runCLI runs an aula-server command in this process and returns what it printed.
 func runCLI(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
@@ -184,20 +215,13 @@ func TestUploadRecording(t *testing.T) {
 	for name, setup := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			srv := start(t, setup)
-			c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, final := uploadFixture(t, srv)
 			ctx := context.Background()
-			final, err := upload.Dir(ctx, c, dir, 4, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			held, err := c.Manifest(ctx, final.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			local := readManifest(t, dir)
+			local := mediatest.ReadManifest(t, dir)
 			if held.Title != "Fixture lecture" || len(held.Tracks) != len(local.Tracks) || held.State != manifest.StateUploadFinished {
 				t.Fatalf("server holds %+v", held)
 			}
@@ -268,18 +292,4 @@ func assertNoPlaintext(t *testing.T, data, recDir string) {
 	if err != nil || found == 0 {
 		t.Fatalf("walk %s: %v (%d files)", data, err, found)
 	}
-}
-
-func readManifest(t *testing.T, dir string) *manifest.Manifest {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := manifest.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,34 +18,22 @@ import (
 
 	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/internal/manifest"
+	"github.com/aulacapture/aula/internal/mediatest"
 	"github.com/aulacapture/aula/internal/seal"
 	"github.com/aulacapture/aula/server"
 )
 
 func httpsClient(t *testing.T, srv running) *http.Client {
 	t.Helper()
-	pem, err := os.ReadFile(srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.roots(t)}}}
 }
 
 // TestOperations: health, readiness and metrics answer; every answer carries HSTS; the
 // ingest metrics count what was uploaded.
 func TestOperations(t *testing.T) {
-	dir := recording(t)
 	srv := start(t, func(*testing.T, *server.Config) {})
 	hc := httpsClient(t, srv)
-	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := upload.Dir(context.Background(), c, dir, 4, nil); err != nil {
-		t.Fatal(err)
-	}
+	uploadFixture(t, srv)
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/signin", "/nowhere"} {
 		resp, err := hc.Get(srv.url + p)
 		if err != nil {
@@ -91,7 +78,7 @@ func TestShutdownFinishesUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m := readManifest(t, dir)
+	m := mediatest.ReadManifest(t, dir)
 	// Announce the recording and its camera init, then send segment 1 slowly.
 	announce := *m
 	announce.State = manifest.StateUploading
@@ -122,11 +109,8 @@ func TestShutdownFinishesUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	seg := sealFile("000001.m4s")
-	pem, _ := os.ReadFile(srv.cert)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	u, _ := url.Parse(srv.url)
-	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: srv.roots(t), NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"html"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/server"
 	"github.com/aulacapture/aula/server/auth"
 )
@@ -57,16 +55,8 @@ func password(t *testing.T, out string) string {
 // it was made for; sign-in failures say nothing about which part was wrong; sign-in
 // from another site is refused.
 func TestPlaybackBoundToViewer(t *testing.T) {
-	dir := recording(t)
 	srv := start(t, func(*testing.T, *server.Config) {})
-	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	final, err := upload.Dir(context.Background(), c, dir, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, final := uploadFixture(t, srv)
 	alice := signIn(t, srv, "alice@uni.example", password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Uni", "--email", "alice@uni.example")))
 	bob := signIn(t, srv, "bob@uni.example", password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Uni", "--email", "bob@uni.example")))
 	eve := signIn(t, srv, "eve@other.example", password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Other", "--email", "eve@other.example")))
@@ -154,18 +144,10 @@ func TestPlaybackBoundToViewer(t *testing.T) {
 // TestShredTenant: once a tenant's key is deleted, its stored media cannot be played,
 // though every sealed object is still there.
 func TestShredTenant(t *testing.T) {
-	dir := recording(t)
 	data := t.TempDir()
 	onData := func(_ *testing.T, cfg *server.Config) { cfg.Data = data }
 	srv := start(t, onData)
-	c, err := upload.NewClient(srv.url, srv.token, srv.cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	final, err := upload.Dir(context.Background(), c, dir, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, final := uploadFixture(t, srv)
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
