@@ -19,10 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/internal/manifest"
 	"github.com/aulacapture/aula/internal/seal"
 	"github.com/aulacapture/aula/server"
+	"github.com/aulacapture/aula/server/ingest"
 )
 
 // raw sends one request over its own TLS connection exactly as given: the path is not
@@ -142,6 +145,15 @@ func badInput(t *testing.T, setup func(*testing.T, *server.Config)) {
 	}
 	recJSON, _ := json.Marshal(final)
 	unknownField := bytes.Replace(recJSON, []byte(`"title"`), []byte(`"colour":"red","title"`), 1)
+	stranger, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toStranger bytes.Buffer
+	if err := seal.Seal(&toStranger, recJSON, stranger.Recipient()); err != nil {
+		t.Fatal(err)
+	}
+	sealedHdr := with(nil, "Content-Type", ingest.SealedManifestType)
 
 	before := snapshot(t, c, srv, id)
 	cases := []struct {
@@ -174,6 +186,9 @@ func badInput(t *testing.T, setup func(*testing.T, *server.Config)) {
 		{"over the size limit", "PUT", camPath(strconv.Itoa(next)), with(big), big, len(big), 413},
 		{"over the limit, chunked", "PUT", camPath(strconv.Itoa(next)), with(big, "Transfer-Encoding", "chunked"), chunked(big), -1, 413},
 		{"unknown JSON field", "PUT", "/api/v1/recordings/" + id, with(nil, "Content-Type", "application/json"), unknownField, len(unknownField), 400},
+		{"sealed manifest, other recipient", "PUT", "/api/v1/recordings/" + id, sealedHdr, toStranger.Bytes(), -2, 422},
+		{"sealed manifest, not age", "PUT", "/api/v1/recordings/" + id, sealedHdr, recJSON, -2, 422},
+		{"sealed manifest, sealed junk", "PUT", "/api/v1/recordings/" + id, sealedHdr, sealedGarbage, -2, 400},
 		{"JSON of wrong type", "PUT", "/api/v1/recordings/" + id, auth, []byte(`{"id": 7}`), 9, 400},
 		{"missing token", "PUT", camPath(strconv.Itoa(next)), map[string]string{"Content-Digest": manifest.Digest(camSeg)}, camSeg, len(camSeg), 401},
 		{"expired token", "PUT", camPath(strconv.Itoa(next)), map[string]string{"Authorization": "Bearer " + expired, "Content-Digest": manifest.Digest(camSeg)}, camSeg, len(camSeg), 401},

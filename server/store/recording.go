@@ -86,6 +86,8 @@ func (r *Recording) validate() error {
 // codec may change only while it has no segments: after that, ErrConflict. PutRecording
 // ignores r's CompletedAt, Duration and UpdatedAt and the tracks' InitDigest and InitKey
 // (see CompleteRecording and SetTrackInit); a zero CreatedAt becomes the current time.
+// A recording whose upload finished keeps that state and its metadata: an agent that
+// repeats an announcement after completing (a crash between the two) changes nothing.
 func (s *Store) PutRecording(ctx context.Context, r Recording) (created bool, err error) {
 	if err := r.validate(); err != nil {
 		return false, err
@@ -111,7 +113,8 @@ func (s *Store) PutRecording(ctx context.Context, r Recording) (created bool, er
 			_, err := q.ExecContext(ctx, `
 				UPDATE recordings SET title = $3, state = $4, started_at = $5, updated_at = $6
 				WHERE tenant_id = $1 AND id = $2
-				AND (title <> $3 OR state <> $4 OR started_at <> $5)`,
+				AND (title <> $3 OR state <> $4 OR started_at <> $5)
+				AND (state <> 'upload_finished' OR $4 = 'upload_finished')`,
 				r.TenantID, r.ID, r.Title, r.State, nanos(r.StartedAt), now)
 			if err != nil {
 				return fmt.Errorf("put recording %q: %w", r.ID, err)

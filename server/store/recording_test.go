@@ -187,6 +187,15 @@ func TestCompleteRecording(t *testing.T) {
 		if !got.CompletedAt.Equal(done) || got.Duration != 3000 {
 			t.Errorf("after second complete: %+v", got)
 		}
+		// Once the upload finished, a repeated announcement (an agent that crashed after
+		// completing) does not take the state back.
+		fin := lecture(a.ID, "rec", t0)
+		fin.State = "upload_finished"
+		must[bool](t)(s.PutRecording(ctx, fin))
+		must[bool](t)(s.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+		if got = must[Recording](t)(s.Recording(ctx, a.ID, "rec")); got.State != "upload_finished" {
+			t.Errorf("a late announcement took the state back to %q", got.State)
+		}
 		wantErr(t, "missing", s.CompleteRecording(ctx, a.ID, "nope", 1, done), ErrNotFound)
 		wantErr(t, "negative duration", s.CompleteRecording(ctx, a.ID, "rec", -1, done), ErrInvalid)
 	})
