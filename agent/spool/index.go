@@ -89,6 +89,9 @@ type recordingRecord struct {
 	// ManifestSegments counts the segments in the manifest last written, so a manifest
 	// that arrives late from another track's goroutine never replaces a newer one.
 	ManifestSegments int `json:"manifest_segments,omitzero"`
+	// Completed is set once the server accepted the final manifest (MarkCompleted).
+	Completed   bool      `json:"completed,omitzero"`
+	CompletedAt time.Time `json:"completed_at,omitzero"`
 }
 
 func nameKey(rec, track string, seq int) string {

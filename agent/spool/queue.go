@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -187,12 +188,65 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 	})
 }
 
+// MarkCompleted records that the server accepted recording id's final manifest. A
+// completed recording stays listed (Stats) until KeepCompleted (or Options.Retain, when
+// longer) has passed; then Open forgets it.
+func (s *Spool) MarkCompleted(id string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRecording(tx, id)
+		switch {
+		case err != nil:
+			return err
+		case r == nil:
+			return fmt.Errorf("recording %s: %w", id, ErrNotFound)
+		case r.Completed:
+			return nil
+		}
+		r.Completed, r.CompletedAt = true, s.opts.Now().UTC()
+		return putRecording(tx, id, r)
+	})
+}
+
+// KeepCompleted is how long a completed recording stays listed in the spool.
+const KeepCompleted = 24 * time.Hour
+
+// forgetCompleted forgets the recordings completed longer ago than KeepCompleted and the
+// retention.
+func (s *Spool) forgetCompleted() {
+	keep := max(KeepCompleted, s.opts.Retain)
+	now := s.opts.Now()
+	var old []string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecordings).ForEach(func(k, _ []byte) error {
+			r, err := getRecording(tx, string(k))
+			if err == nil && r != nil && r.Completed && now.Sub(r.CompletedAt) > keep {
+				old = append(old, string(k))
+			}
+			return nil
+		})
+	})
+	for _, id := range old {
+		if err := s.Forget(id); err != nil {
+			s.log.Warn("spool: forget completed recording", "recording", id, "err", err)
+		}
+	}
+}
+
 // RecordingStats sums up one recording's items.
 type RecordingStats struct {
 	// ID of the recording.
 	ID string
-	// Finished reports that Finish was called.
-	Finished bool
+	// CreatedAt is when the spool first saw the recording.
+	CreatedAt time.Time
+	// Finished reports that Finish was called; Live that a writer in this process is
+	// still recording it; Completed that the server accepted its final manifest.
+	Finished, Live, Completed bool
+	// Duration is the longest track's spooled duration in seconds.
+	Duration float64
 	// Pending counts sealed and uploading items, PendingBytes their sealed bytes;
 	// Uploading is the part of them an uploader holds.
 	Pending, Uploading int
@@ -211,13 +265,14 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 	}
 	defer s.closeMu.RUnlock()
 	byID := map[string]*RecordingStats{}
+	dur := map[string]float64{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketRecordings).ForEach(func(k, _ []byte) error {
 			r, err := getRecording(tx, string(k))
 			if err != nil {
 				return err
 			}
-			byID[string(k)] = &RecordingStats{ID: string(k), Finished: r.Finished}
+			byID[string(k)] = &RecordingStats{ID: string(k), CreatedAt: r.CreatedAt, Finished: r.Finished, Completed: r.Completed}
 			return nil
 		}); err != nil {
 			return err
@@ -232,6 +287,8 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 				st = &RecordingStats{ID: it.Recording}
 				byID[it.Recording] = st
 			}
+			dur[it.Recording+"/"+it.Track] += it.Duration
+			st.Duration = max(st.Duration, dur[it.Recording+"/"+it.Track])
 			switch it.State {
 			case StateSealed, StateUploading:
 				st.Pending++
@@ -249,6 +306,11 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 		})
 	})
 	out := make([]RecordingStats, 0, len(byID))
+	s.mu.Lock()
+	for _, st := range byID {
+		st.Live = s.live[st.ID]
+	}
+	s.mu.Unlock()
 	for _, st := range byID {
 		out = append(out, *st)
 	}

@@ -20,11 +20,11 @@ const MaxSegmentSize = 64 << 20
 // Options.MinFreeBytes is zero.
 const DefaultMinFreeBytes = 256 << 20
 
-// Options configures a Spool. A nil *Options is not enough on its own: Recipients is
-// required; every other zero field means its default.
+// Options configures a Spool; a zero field means its default. A spool opened without
+// Recipients can be listed and drained but refuses writes with ErrNoRecipient.
 type Options struct {
 	// Recipients are the age recipients every file is sealed to: the tenant's pinned
-	// recipient and optionally an admin recovery recipient. At least one is required.
+	// recipient and optionally an admin recovery recipient. Writing needs at least one.
 	Recipients []age.Recipient
 	// QuotaBytes caps the bytes of sealed files in the spool; zero means no cap.
 	QuotaBytes int64
@@ -57,16 +57,17 @@ type Spool struct {
 	mu       sync.Mutex
 	used     int64           // bytes of files under segments/, reservations included
 	inflight map[string]bool // segments being written, by name key
+	live     map[string]bool // recordings with a writer in this process, not finished
 	dirs     sync.Map        // directories known to exist and synced
 }
 
 // Open opens (creating if needed) the spool in dir and reconciles its files with its
 // index; what it found and repaired is in Recovered.
 func Open(dir string, opts *Options) (*Spool, error) {
-	if opts == nil || len(opts.Recipients) == 0 {
-		return nil, ErrNoRecipient
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	o := *opts
 	if o.MinFreeBytes == 0 {
 		o.MinFreeBytes = DefaultMinFreeBytes
 	}
@@ -84,6 +85,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		opts:     o,
 		log:      o.Log.With("spool", dir),
 		inflight: map[string]bool{},
+		live:     map[string]bool{},
 	}
 	if err := os.MkdirAll(filepath.Join(dir, segmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
@@ -103,6 +105,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		return nil, fmt.Errorf("reopen spool index: %w", ErrClosed)
 	}
 	s.logReport()
+	s.forgetCompleted()
 	return s, nil
 }
 

@@ -162,6 +162,20 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || m.Title != title || len(m.Tracks[0].Segments) != 3 {
 		t.Fatalf("manifest: %v %+v", err, m)
 	}
+	// The sealed manifest names the sealed files' digests and sizes, which the server
+	// compares, not the plaintext ones the recorder gave.
+	if m.Tracks[0].InitDigest != items[0].Digest {
+		t.Errorf("manifest init digest %q, spooled %q", m.Tracks[0].InitDigest, items[0].Digest)
+	}
+	for i, sg := range m.Tracks[0].Segments {
+		if it := items[i+1]; sg.Digest != it.Digest || sg.Size != it.Size || sg.Seq != it.Seq {
+			t.Errorf("manifest segment %+v, spooled %+v", sg, it)
+		}
+	}
+	stats, err := s.Stats()
+	if err != nil || len(stats) != 1 || !stats[0].Live || stats[0].Duration != 6 || stats[0].Pending != 4 {
+		t.Fatalf("stats %+v: %v", stats, err)
+	}
 }
 
 func TestQueue(t *testing.T) {
@@ -466,9 +480,19 @@ func TestCompact(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := Open(t.TempDir(), nil); !errors.Is(err, ErrNoRecipient) {
+	// Without a recipient a spool lists and drains, but writes nothing.
+	bare, err := Open(t.TempDir(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	rec, err := bare.Recording(recID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Init("camera", []byte("init")); !errors.Is(err, ErrNoRecipient) {
+		t.Fatalf("write without a recipient: %v", err)
+	}
+	bare.Close()
 	s := open(t, t.TempDir(), newIdentity(t), nil)
 	if _, err := s.Recording("not-a-uuid"); !errors.Is(err, ErrInvalid) {
 		t.Fatal(err)
@@ -562,4 +586,50 @@ func plainWrite(b *testing.B, dir string, data []byte, n int) time.Duration {
 		}
 	}
 	return time.Since(start)
+}
+
+// A completed recording stays listed for KeepCompleted, then Open forgets it.
+func TestCompleted(t *testing.T) {
+	id := newIdentity(t)
+	dir := t.TempDir()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := open(t, dir, id, func(o *Options) { o.Now = clock })
+	r := write(t, s, 2, 1<<10)
+	if err := r.Finish(testManifest(2)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Live(recID) {
+		t.Fatal("a finished recording is still live")
+	}
+	items, _ := s.Pending(context.Background(), 0)
+	for _, it := range items {
+		must(t, s.MarkUploading(it))
+		must(t, s.MarkAcked(it, it.Digest))
+	}
+	must(t, s.MarkCompleted(recID))
+	must(t, s.MarkCompleted(recID)) // again: no error
+	if err := s.MarkCompleted("0190a4a0-0000-7000-8000-000000000000"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("complete unknown: %v", err)
+	}
+	st, _ := s.Stats()
+	if len(st) != 1 || !st[0].Completed || !st[0].Finished || st[0].Acked != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	must(t, s.Close())
+	now = now.Add(KeepCompleted - time.Minute)
+	s = open(t, dir, id, func(o *Options) { o.Now = clock })
+	if st, _ := s.Stats(); len(st) != 1 {
+		t.Fatalf("forgotten too early: %+v", st)
+	}
+	must(t, s.Close())
+	now = now.Add(2 * time.Minute)
+	s = open(t, dir, id, func(o *Options) { o.Now = clock })
+	defer s.Close()
+	if st, _ := s.Stats(); len(st) != 0 {
+		t.Fatalf("kept after KeepCompleted: %+v", st)
+	}
+	if _, err := os.Stat(s.recDir(recID)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("directory kept: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -53,7 +54,28 @@ func (s *Spool) Recording(id string) (*Recording, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.live[id] = true
+	s.mu.Unlock()
 	return &Recording{s: s, id: id}, nil
+}
+
+// Live reports whether recording id has a writer in this process that has not finished.
+// Only one process opens a spool, so a recording that is neither live nor finished was
+// interrupted (the agent crashed or was killed while recording it).
+func (s *Spool) Live(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[id]
+}
+
+// Abandon ends this process's writing of recording id without finishing it, as after an
+// error that leaves no final manifest: it stops being Live, and its latest sealed
+// manifest stands as its last.
+func (r *Recording) Abandon() {
+	r.s.mu.Lock()
+	delete(r.s.live, r.id)
+	r.s.mu.Unlock()
 }
 
 // ID is the recording's id.
@@ -142,12 +164,21 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 	if !finish && segs < rec.ManifestSegments {
 		return nil
 	}
+	// The server compares digests of what it stores, the sealed bytes: give it those,
+	// and name only segments that are spooled.
+	sm, err := s.sealedView(m, r.id)
+	if err != nil {
+		return err
+	}
 	var plain bytes.Buffer
-	if err := m.Encode(&plain); err != nil {
+	if err := sm.Encode(&plain); err != nil {
 		return fmt.Errorf("encode manifest %s: %w", r.id, err)
 	}
+	if len(s.opts.Recipients) == 0 {
+		return ErrNoRecipient
+	}
 	var sealed bytes.Buffer
-	err := seal.Seal(&sealed, plain.Bytes(), s.opts.Recipients...)
+	err = seal.Seal(&sealed, plain.Bytes(), s.opts.Recipients...)
 	clear(plain.Bytes()) // titles are plaintext: do not leave them lying in freed memory longer than needed
 	if err != nil {
 		return err
@@ -166,7 +197,7 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 			return err
 		}
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		rec, err := getRecording(tx, r.id)
 		if err != nil || rec == nil {
 			return errors.Join(err, ErrNotFound)
@@ -178,6 +209,51 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 		}
 		return putRecording(tx, r.id, rec)
 	})
+	if err == nil && finish {
+		r.Abandon()
+	}
+	return err
+}
+
+// sealedView copies m with each init and segment digest and size replaced by those of
+// the sealed file in the index; segments not (yet) in the index are left out.
+func (s *Spool) sealedView(m *manifest.Manifest, id string) (*manifest.Manifest, error) {
+	out := *m
+	out.Tracks = make([]manifest.Track, len(m.Tracks))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		lookup := func(track string, seq int) (*Item, error) {
+			k := names.Get([]byte(nameKey(id, track, seq)))
+			if k == nil {
+				return nil, nil
+			}
+			return getItem(tx, binary.BigEndian.Uint64(k))
+		}
+		for i, t := range m.Tracks {
+			t.InitDigest = ""
+			if it, err := lookup(t.ID, 0); err != nil {
+				return err
+			} else if it != nil {
+				t.InitDigest = it.Digest
+			}
+			segs := make([]manifest.Segment, 0, len(t.Segments))
+			for _, sg := range t.Segments {
+				it, err := lookup(t.ID, sg.Seq)
+				if err != nil {
+					return err
+				}
+				if it == nil {
+					continue
+				}
+				sg.Digest, sg.Size = it.Digest, it.Size
+				segs = append(segs, sg)
+			}
+			t.Segments = segs
+			out.Tracks[i] = t
+		}
+		return nil
+	})
+	return &out, err
 }
 
 // put seals data, writes it under its final name and indexes it. Nothing is indexed
@@ -215,6 +291,9 @@ func (s *Spool) put(rec, track string, seq int, data []byte, ms *manifest.Segmen
 		return nil, fmt.Errorf("recording %s: %w", rec, ErrFinished)
 	}
 
+	if len(s.opts.Recipients) == 0 {
+		return nil, ErrNoRecipient
+	}
 	// age adds a header (about 200 bytes a recipient) and 16 bytes a 64 KiB chunk.
 	var buf bytes.Buffer
 	buf.Grow(len(data) + len(data)/(64<<10)*16 + 256*len(s.opts.Recipients) + 256)
