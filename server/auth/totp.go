@@ -41,8 +41,12 @@ type TOTPEnrolment struct {
 
 // NewTOTP makes a 160-bit TOTP secret for account at issuer, with its QR code.
 func NewTOTP(issuer, account string) (TOTPEnrolment, error) {
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: account, Period: totpPeriod,
+	return newTOTP(totp.GenerateOpts{Issuer: issuer, AccountName: account, Period: totpPeriod,
 		SecretSize: 20, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+}
+
+func newTOTP(opts totp.GenerateOpts) (TOTPEnrolment, error) {
+	key, err := totp.Generate(opts)
 	if err != nil {
 		return TOTPEnrolment{}, fmt.Errorf("make totp secret: %w", err)
 	}
@@ -166,4 +170,27 @@ func ParseRecoveryCode(s string) (string, error) {
 func HashRecoveryCode(canonical string) []byte {
 	sum := sha256.Sum256([]byte("aula-recovery:" + canonical))
 	return sum[:]
+}
+
+// totpSecretEncoding is how apps and otpauth URIs spell secrets: base32 without padding.
+var totpSecretEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ValidTOTPSecret reports whether s is a secret NewTOTP could have made: 160 bits in
+// unpadded base32.
+func ValidTOTPSecret(s string) bool {
+	b, err := totpSecretEncoding.DecodeString(s)
+	return err == nil && len(b) == 20 && len(s) == 32
+}
+
+// TOTPFromSecret is the enrolment of an existing secret, to show its QR code again.
+func TOTPFromSecret(issuer, account, secret string) (TOTPEnrolment, error) {
+	b, err := totpSecretEncoding.DecodeString(secret)
+	if err != nil || len(b) != 20 {
+		return TOTPEnrolment{}, ErrBadCode
+	}
+	if issuer == "" {
+		issuer = "Aula"
+	}
+	return newTOTP(totp.GenerateOpts{Issuer: issuer, AccountName: account, Period: totpPeriod,
+		Secret: b, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
 }
