@@ -11,6 +11,10 @@
 //
 //   - Get's reader from the S3 store is tied to the context given to Get: read it before
 //     that context is done.
+//   - On Linux, FS writes objects with O_DIRECT where the filesystem takes it, so they do
+//     not pass through the page cache on their way in: an object is read from the disk the
+//     first time it is played. O_TMPFILE files are named through /proc/self/fd; without
+//     /proc, FS falls back to named temporary files.
 //   - FS never removes directories, even when their last object is deleted, so that a
 //     concurrent Put into the same track never loses its directory.
 //   - S3 Put holds up to S3Config.PartSize bytes of a body in memory at a time (see S3.Put

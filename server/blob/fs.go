@@ -30,8 +30,10 @@ const tmpPrefix = ".tmp-"
 // through an os.Root, so even a key that somehow escaped validation could not reach a
 // file outside the directory, by ".." or by symlink.
 type FS struct {
-	dir  string
-	root *os.Root
+	dir   string
+	root  *os.Root
+	syncs dirSyncs
+	sys   fsSys // what the platform's write path needs
 }
 
 var (
@@ -79,9 +81,14 @@ func rel(key Key) (string, error) {
 	return p, nil
 }
 
-// Put writes a temporary file in the key's directory, syncs it, renames it over the
-// final name and syncs the directory, so that a crash leaves the old object or the new
-// one, and the new one is durable once Put returns.
+// Put writes the object beside its final name, syncs its data, gives it the final name
+// (atomically replacing any object there) and syncs the directory, so that a crash
+// leaves the old object or the new one, and the new one is durable once Put returns.
+// On Linux the new file is unnamed (O_TMPFILE) until it is linked under its key and its
+// data bypasses the page cache (O_DIRECT), where the filesystem allows; elsewhere it is a
+// ".tmp-" file renamed over the key. Concurrent Puts into one directory share directory
+// syncs (see dirSyncs), but each returns only after a sync that began after its own
+// file was named.
 func (s *FS) Put(ctx context.Context, key Key, r io.Reader, size int64) (err error) {
 	p, err := rel(key)
 	if err != nil {
@@ -94,51 +101,51 @@ func (s *FS) Put(ctx context.Context, key Key, r io.Reader, size int64) (err err
 		return fmt.Errorf("put %s: %w", key, context.Cause(ctx))
 	}
 	dir := filepath.Dir(p)
-	if err := s.mkdirs(dir); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	var rnd [12]byte
-	_, _ = rand.Read(rnd[:]) // never fails
-	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	d, err := s.openDir(dir)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close() // may be closed already; the error then says nothing new
-			_ = s.root.Remove(tmp)
-		}
-	}()
-	if _, err := io.Copy(f, newExactReader(ctx, r, size)); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("put %s: sync: %w", key, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, context.Cause(ctx))
-	}
-	if err := s.root.Rename(tmp, p); err != nil {
+	defer d.Close()
+	if err := s.sys.write(ctx, s.root, d, dir, filepath.Base(p), newExactReader(ctx, r, size), size); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	// The object is in place now; a failed directory sync only weakens durability, but
 	// the caller must hear of it, since it may acknowledge the upload.
-	if err := s.syncDir(dir); err != nil {
+	if err := s.syncs.sync(dir, d.Sync); err != nil {
 		return fmt.Errorf("put %s: sync directory: %w", key, err)
 	}
 	return nil
 }
 
+// openDir opens the directory dir, creating it and its missing parents first if need be.
+func (s *FS) openDir(dir string) (*os.File, error) {
+	d, err := s.root.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := s.mkdirs(dir); err != nil {
+			return nil, err
+		}
+		d, err = s.root.Open(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := d.Stat(); err != nil || !fi.IsDir() {
+		d.Close()
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	return d, nil
+}
+
+// tmpName gives a fresh name for a temporary file.
+func tmpName() string {
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:]) // never fails
+	return tmpPrefix + hex.EncodeToString(rnd[:])
+}
+
 // mkdirs creates dir and its missing parents, syncing each parent that gained an entry
 // so that the new directories survive a crash.
 func (s *FS) mkdirs(dir string) error {
-	if fi, err := s.root.Stat(dir); err == nil && fi.IsDir() {
-		return nil
-	}
 	var created []string
 	for d := dir; d != "."; d = filepath.Dir(d) {
 		if _, err := s.root.Stat(d); err == nil {
@@ -157,12 +164,13 @@ func (s *FS) mkdirs(dir string) error {
 	return nil
 }
 
+// syncDir syncs the directory dir, sharing the sync with concurrent callers for dir.
 func (s *FS) syncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = s.syncs.sync(dir, d.Sync)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

@@ -46,7 +46,7 @@ func impls() []impl {
 				func(t *testing.T) []string { return strays(t, srv.Dir) }
 		}}
 	}
-	return []impl{
+	return append([]impl{
 		{name: "FS", setup: func(t *testing.T) (func(*testing.T) store, func(*testing.T) []string) {
 			dir := t.TempDir()
 			return func(t *testing.T) store {
@@ -61,7 +61,7 @@ func impls() []impl {
 		}},
 		s3impl("S3", s3test.Start),
 		s3impl("S3-TLS", s3test.StartTLS),
-	}
+	}, fsVariants()...)
 }
 
 // multipart is a body size that S3, with PartSize MinPartSize as in these tests, sends
