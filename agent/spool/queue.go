@@ -91,11 +91,31 @@ func (s *Spool) OpenSealed(it Item) (*os.File, error) {
 // SealedManifest returns the recording's latest manifest, sealed: the agent cannot open
 // it, the server or a recovery identity can.
 func (s *Spool) SealedManifest(id string) ([]byte, error) {
+	b, _, err := s.ManifestInfo(id)
+	return b, err
+}
+
+// ManifestInfo returns the recording's latest sealed manifest and the tracks whose codec
+// it names (at least those: the file is never older than the index says).
+func (s *Spool) ManifestInfo(id string) (sealed []byte, ready []string, err error) {
+	if err := s.enter(); err != nil {
+		return nil, nil, err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		r, err := getRecording(tx, id)
+		if r != nil {
+			ready = r.ReadyTracks
+		}
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(s.recDir(id), manifestName))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("manifest of %s: %w", id, ErrNotFound)
+		return nil, nil, fmt.Errorf("manifest of %s: %w", id, ErrNotFound)
 	}
-	return b, err
+	return b, ready, err
 }
 
 // MarkUploading records that an uploader took it: it leaves Pending and its attempts
@@ -163,6 +183,29 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 	return nil
 }
 
+// Discard drops a queued item that can never be uploaded (the init segment of a track
+// that has no media segment and whose codec no manifest names, left by a crash), with
+// reason as its last error; its file is deleted.
+func (s *Spool) Discard(it Item, reason string) error {
+	var gone *Item
+	err := s.change(it.Key, func(cur *Item) error {
+		if cur.State != StateSealed && cur.State != StateUploading {
+			return fmt.Errorf("%s is %s: %w", cur.name(), cur.State, ErrState)
+		}
+		cur.State, cur.LastError = StateDiscarded, reason
+		gone = cur
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(s.itemPath(gone)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove discarded %s: %w", gone.name(), err)
+	}
+	s.addUsed(-gone.Size)
+	return nil
+}
+
 // change applies f to the current index entry of key in one transaction and keeps the
 // pending bucket in step with the state.
 func (s *Spool) change(key uint64, f func(*Item) error) error {
@@ -181,7 +224,7 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 		if err := putItem(tx, cur); err != nil {
 			return err
 		}
-		if cur.State == StateAcked || cur.State == StateLost {
+		if cur.State == StateAcked || cur.State == StateLost || cur.State == StateDiscarded {
 			return tx.Bucket(bucketPending).Delete(u64(key))
 		}
 		return nil
@@ -254,8 +297,8 @@ type RecordingStats struct {
 	// Acked counts acknowledged items, AckedBytes their sealed bytes.
 	Acked      int
 	AckedBytes int64
-	// Lost counts items whose files went missing.
-	Lost int
+	// Lost counts items whose files went missing; Discarded those Discard dropped.
+	Lost, Discarded int
 }
 
 // Stats returns per-recording counts, oldest recording first (ids are UUIDv7).
@@ -301,6 +344,8 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 				st.AckedBytes += it.Size
 			case StateLost:
 				st.Lost++
+			case StateDiscarded:
+				st.Discarded++
 			}
 			return nil
 		})
