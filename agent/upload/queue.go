@@ -506,7 +506,8 @@ func (u *Uploader) completeReady(ctx context.Context) (idle bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if err := u.c.PutSealedRecording(ctx, s.ID, sealed); err == nil {
+		err = u.c.PutSealedRecording(ctx, s.ID, sealed)
+		if err == nil {
 			err = u.c.CompleteSealed(ctx, s.ID, sealed)
 		}
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,7 +181,7 @@ func checkOnServer(t *testing.T, e env, id string, want *manifest.Manifest) {
 		t.Fatal(err)
 	}
 	if held.State != manifest.StateUploadFinished || held.Title != want.Title {
-		t.Errorf("server holds state %q title %q", held.State, held.Title)
+		t.Errorf("server holds state %q title %q; server log:\n%s", held.State, held.Title, e.srv.Logs())
 	}
 	items, err := e.sp.Items(id)
 	if err != nil {
@@ -309,7 +308,7 @@ func TestNetworkFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := upload.NewUploader(e.sp, c, upload.Options{Parallel: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	u := upload.NewUploader(e.sp, c, upload.Options{Parallel: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// HTTP/2 keeps one connection as long as it works: cut every connection now and
@@ -416,3 +415,4 @@ func TestParseWindow(t *testing.T) {
 		t.Fatalf("%v %v", w, err)
 	}
 }
+
