@@ -269,8 +269,6 @@ func (c *Client) PutSegment(ctx context.Context, recID, track string, seq int, s
 	return c.PutSealed(ctx, recID, track, seq, sealed, manifest.Digest(sealed), nil)
 }
 
-
-
 // Manifest fetches what the server holds of a recording.
 func (c *Client) Manifest(ctx context.Context, recID string) (*manifest.Manifest, error) {
 	var m manifest.Manifest

@@ -415,4 +415,3 @@ func TestParseWindow(t *testing.T) {
 		t.Fatalf("%v %v", w, err)
 	}
 }
-
