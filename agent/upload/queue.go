@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -44,6 +45,8 @@ type Uploader struct {
 	lim  *rate.Limiter
 	log  *slog.Logger
 	wake chan struct{}
+	// finish turns Run into Drain.
+	finish atomic.Bool
 
 	mu         sync.Mutex
 	recs       map[string]*recState
@@ -112,8 +115,16 @@ func (u *Uploader) Notify() {
 }
 
 // Run uploads until ctx ends, waiting for new segments when the queue is empty. It
-// returns ctx's error; failures are retried and reported in Status.
+// returns ctx's error; failures are retried and reported in Status. After Finish it
+// returns as Drain does.
 func (u *Uploader) Run(ctx context.Context) error { return u.run(ctx, false) }
+
+// Finish turns a running Run into a Drain: it returns once everything is uploaded (or on
+// an error retrying cannot cure).
+func (u *Uploader) Finish() {
+	u.finish.Store(true)
+	u.Notify()
+}
 
 // Drain uploads until every segment is acked and every recording that is not being
 // recorded is complete on the server, and returns nil; or returns the first error that
@@ -141,7 +152,7 @@ func (u *Uploader) run(ctx context.Context, drain bool) error {
 			if err != nil && ctx.Err() == nil {
 				u.failed(err, nil)
 			}
-			if drain {
+			if drain || u.finish.Load() {
 				u.mu.Lock()
 				fatal := u.fatal
 				u.mu.Unlock()
