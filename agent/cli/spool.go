@@ -28,6 +28,7 @@ type serverFlags struct {
 	data              string
 	recovery          string
 	quota, minFree    int64
+	keep              time.Duration
 	bandwidth         int64
 	windows           windowsFlag
 	parallel          int
@@ -65,7 +66,8 @@ func (f *serverFlags) register(fs *flag.FlagSet, env Env, spoolFlags bool) {
 	if spoolFlags {
 		fs.StringVar(&f.recovery, "recovery-recipient", "", "also seal to this age `RECIPIENT` (age1…), so an admin can export the spool without the server")
 		fs.Int64Var(&f.quota, "spool-quota", 0, "keep at most this many `BYTES` of sealed segments in the spool (0: no cap)")
-		fs.Int64Var(&f.minFree, "min-free", 512<<20, "stop recording cleanly before the disk has less than this many free `BYTES`")
+		fs.Int64Var(&f.minFree, "min-free", 256<<20, "refuse to start, or stop recording cleanly, when the disk would have less than this many free `BYTES`")
+		fs.DurationVar(&f.keep, "keep-uploaded", 0, "keep uploaded segments (sealed) in the spool this long, such as 72h (default: delete once the server has them)")
 	}
 }
 
@@ -152,11 +154,20 @@ func (f *serverFlags) openSpoolFor(ctx context.Context, env Env, c *upload.Clien
 		recipients = append(recipients, r)
 	}
 	sp.Close()
-	sp, err = spool.Open(dir, &spool.Options{Recipients: recipients, QuotaBytes: f.quota, MinFreeBytes: max(f.minFree, -1), Log: log})
+	sp, err = spool.Open(dir, &spool.Options{Recipients: recipients, QuotaBytes: f.quota, MinFreeBytes: minFree(f.minFree), Retain: f.keep, Log: log})
 	if err != nil {
 		return nil, spoolError(dir, err)
 	}
 	return sp, nil
+}
+
+// minFree maps --min-free to the spool's option, where 0 means the default and a
+// negative value no check.
+func minFree(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // spoolError explains why the spool cannot be opened.

@@ -79,6 +79,9 @@ type Item struct {
 	SealedAt      time.Time `json:"sealed_at,omitzero"`
 	LastAttemptAt time.Time `json:"attempt_at,omitzero"`
 	AckedAt       time.Time `json:"acked_at,omitzero"`
+	// KeepUntil is when an acked item's retained file may go (Options.Retain at the
+	// acknowledgement); zero means at once.
+	KeepUntil time.Time `json:"keep_until,omitzero"`
 	// Reindexed reports an item Open rebuilt from its file alone.
 	Reindexed bool `json:"reindexed,omitzero"`
 }
@@ -97,6 +100,8 @@ type recordingRecord struct {
 	// Completed is set once the server accepted the final manifest (MarkCompleted).
 	Completed   bool      `json:"completed,omitzero"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// KeepUntil is when a completed recording is forgotten.
+	KeepUntil time.Time `json:"keep_until,omitzero"`
 }
 
 func nameKey(rec, track string, seq int) string {

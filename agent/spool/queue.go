@@ -153,7 +153,8 @@ func (s *Spool) MarkFailed(it Item, cause error) error {
 // MarkAcked records the server's acknowledgement of it with digest, the Content-Digest
 // the server computed over what it stored. A digest that differs from the spooled one
 // gives ErrDigestMismatch and changes nothing. Once acked, the file is deleted, unless
-// Options.Retain keeps it (then Open deletes it when the retention has passed). Acking an
+// Options.Retain keeps it (then an Open after the retention deletes it, whatever that
+// Open's own Options.Retain). Acking an
 // acked item again with the same digest is not an error.
 func (s *Spool) MarkAcked(it Item, digest string) error {
 	var acked *Item
@@ -168,6 +169,9 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 		}
 		cur.State = StateAcked
 		cur.AckedAt = s.opts.Now().UTC()
+		if s.opts.Retain > 0 {
+			cur.KeepUntil = cur.AckedAt.Add(s.opts.Retain)
+		}
 		acked = cur
 		return nil
 	})
@@ -232,8 +236,8 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 }
 
 // MarkCompleted records that the server accepted recording id's final manifest. A
-// completed recording stays listed (Stats) until KeepCompleted (or Options.Retain, when
-// longer) has passed; then Open forgets it.
+// completed recording stays listed (Stats) until KeepCompleted (or Options.Retain at
+// completion, when longer) has passed; then Open forgets it.
 func (s *Spool) MarkCompleted(id string) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -250,6 +254,7 @@ func (s *Spool) MarkCompleted(id string) error {
 			return nil
 		}
 		r.Completed, r.CompletedAt = true, s.opts.Now().UTC()
+		r.KeepUntil = r.CompletedAt.Add(max(KeepCompleted, s.opts.Retain))
 		return putRecording(tx, id, r)
 	})
 }
@@ -260,13 +265,12 @@ const KeepCompleted = 24 * time.Hour
 // forgetCompleted forgets the recordings completed longer ago than KeepCompleted and the
 // retention.
 func (s *Spool) forgetCompleted() {
-	keep := max(KeepCompleted, s.opts.Retain)
 	now := s.opts.Now()
 	var old []string
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRecordings).ForEach(func(k, _ []byte) error {
 			r, err := getRecording(tx, string(k))
-			if err == nil && r != nil && r.Completed && now.Sub(r.CompletedAt) > keep {
+			if err == nil && r != nil && r.Completed && now.After(r.KeepUntil) {
 				old = append(old, string(k))
 			}
 			return nil
