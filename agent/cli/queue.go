@@ -146,6 +146,10 @@ func runExport(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		n, err := exportRecording(sp, st.ID, ids, filepath.Join(out, st.ID))
+		if errors.Is(err, spool.ErrNotFound) {
+			fmt.Fprintf(env.Stderr, "%s: no manifest (it stopped before its first segment); skipped\n", st.ID)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("export %s: %w", st.ID, err)
 		}

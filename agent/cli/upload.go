@@ -96,6 +96,15 @@ func drainSpool(ctx context.Context, env Env, sf *serverFlags) error {
 		return spoolError(dir, err)
 	}
 	defer sp.Close()
+	// Make sure of the server (its certificate, the token, the tenant's key) even when
+	// there is nothing to send.
+	fresh, err := c.Recipient(ctx)
+	if err != nil {
+		return uploadError(err)
+	}
+	if pinned, _ := sp.Setting(settingRecipient); pinned != nil && string(pinned) != fresh.String() {
+		fmt.Fprintln(env.Stderr, "Warning: the server gives another tenant key than the one this spool was sealed to; its segments will be refused unless the server still holds the old key.")
+	}
 	u := sf.uploader(sp, c, log)
 	upCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()

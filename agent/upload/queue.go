@@ -511,8 +511,12 @@ func (u *Uploader) completeReady(ctx context.Context) (idle bool, err error) {
 			continue
 		}
 		sealed, err := u.sp.SealedManifest(s.ID)
-		if errors.Is(err, spool.ErrNotFound) {
-			continue // nothing was ever recorded into it
+		if errors.Is(err, spool.ErrNotFound) && s.Acked == 0 {
+			// Stopped before anything was recorded into it: nothing to complete.
+			if err := u.sp.Forget(s.ID); err != nil && !errors.Is(err, spool.ErrPending) {
+				return false, err
+			}
+			continue
 		}
 		if err != nil {
 			return false, err
