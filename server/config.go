@@ -14,6 +14,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/aulacapture/aula/server/auth"
 )
 
 // Config is the server's whole configuration. It loads from a JSON file, then the
@@ -48,6 +50,11 @@ type Config struct {
 	MaxSegmentBytes int64 `json:"max_segment_bytes" env:"AULA_MAX_SEGMENT_BYTES" flag:"max-segment-bytes"`
 	// PlaybackTTLSeconds is how long a signed playback URL stays valid.
 	PlaybackTTLSeconds int `json:"playback_ttl_seconds" env:"AULA_PLAYBACK_TTL_SECONDS" flag:"playback-ttl-seconds"`
+	// Argon2MemoryKiB and Argon2Time are the Argon2id cost of new password hashes (at
+	// least 19456 KiB and 2 passes; threads are always 1). Raising them re-hashes each
+	// password at its owner's next sign-in.
+	Argon2MemoryKiB int `json:"argon2_memory_kib" env:"AULA_ARGON2_MEMORY_KIB" flag:"argon2-memory-kib"`
+	Argon2Time      int `json:"argon2_time" env:"AULA_ARGON2_TIME" flag:"argon2-time"`
 	// LogFormat is "json" (default) or "text".
 	LogFormat string `json:"log_format" env:"AULA_LOG_FORMAT" flag:"log-format"`
 }
@@ -60,6 +67,8 @@ func Default() Config {
 		Hosts:              []string{"localhost", "127.0.0.1", "::1"},
 		MaxSegmentBytes:    64 << 20,
 		PlaybackTTLSeconds: 600,
+		Argon2MemoryKiB:    19 * 1024,
+		Argon2Time:         2,
 		LogFormat:          "json",
 	}
 }
@@ -131,10 +140,21 @@ func (c Config) Validate() error {
 	if c.PlaybackTTLSeconds < 30 || c.PlaybackTTLSeconds > 24*3600 {
 		return bad("playback_ttl_seconds", "want 30 to 86400, not %d", c.PlaybackTTLSeconds)
 	}
+	if c.Argon2MemoryKiB < 19*1024 || c.Argon2MemoryKiB > 1<<21 {
+		return bad("argon2_memory_kib", "want 19456 to 2097152, not %d", c.Argon2MemoryKiB)
+	}
+	if c.Argon2Time < 2 || c.Argon2Time > 20 {
+		return bad("argon2_time", "want 2 to 20, not %d", c.Argon2Time)
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("log_format", "want json or text, not %q", c.LogFormat)
 	}
 	return nil
+}
+
+// PasswordParams are the Argon2id parameters of new password hashes.
+func (c Config) PasswordParams() auth.Params {
+	return auth.Params{MemoryKiB: uint32(c.Argon2MemoryKiB), Time: uint32(c.Argon2Time), Threads: 1}
 }
 
 // LoadFile overlays the JSON file at path on c; unknown fields are errors.

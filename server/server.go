@@ -43,6 +43,7 @@ type Server struct {
 	metrics *metrics
 	// playbackKey signs playback URLs.
 	playbackKey []byte
+	accounts    *auth.Accounts
 }
 
 // Open provisions a server from cfg: it validates it, opens (and migrates) the
@@ -144,6 +145,16 @@ func (k tenantKeys) WrappedKey(ctx context.Context, tenantID string) ([]byte, er
 	return t.WrappedIdentity, nil
 }
 
+// Accounts is sign-in and account management on the server's stores, with the
+// configured password hashing; pages and the command line share it.
+func (s *Server) Accounts() *auth.Accounts {
+	if s.accounts == nil {
+		s.accounts = &auth.Accounts{Store: s.Meta, Sealer: auth.TenantSealer{Keys: s.Keys, Tenants: s.Meta},
+			Throttle: &auth.Throttle{Failures: s.Meta}, Params: s.cfg.PasswordParams(), Log: s.log}
+	}
+	return s.accounts
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ing := &ingest.Handler{
@@ -160,11 +171,11 @@ func (s *Server) routes() http.Handler {
 	}
 	ing.Limits.MaxSegment = s.cfg.MaxSegmentBytes
 	ing.Register(mux)
-	sessions := &auth.Sessions{Store: s.Meta}
+	sessions := &auth.Sessions{Store: s.Meta, Policies: s.Meta}
 	signer := &vod.Signer{Key: s.playbackKey, TTL: time.Duration(s.cfg.PlaybackTTLSeconds) * time.Second}
 	(&vod.Handler{Meta: s.Meta, Blobs: s.Blobs, Keys: s.Keys, Sessions: sessions, Signer: signer, Log: s.log,
 		MaxSegment: s.cfg.MaxSegmentBytes}).Register(mux)
-	(&web.Handler{Meta: s.Meta, Sessions: sessions, Signer: signer, Log: s.log}).Register(mux)
+	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Meta.Ping(r.Context()); err != nil {

@@ -25,7 +25,8 @@ func TestPlayInBrowser(t *testing.T) {
 func playInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 	srv := start(t, setup)
 	_, final := uploadFixture(t, srv)
-	pw := password(t, runCLI(t, srv.getenv, "admin", "create", "--tenant", "Uni", "--email", "viewer@uni.example"))
+	// A viewer (no second factor) who has chosen a password at the first sign-in.
+	pw := firstSignIn(t, srv, "viewer@uni.example", password(t, runCLI(t, srv.getenv, "user", "create", "--tenant", "Uni", "--email", "viewer@uni.example"))).password
 	shot := filepath.Join(t.ArtifactDir(), "player.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"html"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,28 +15,16 @@ import (
 	"github.com/aulacapture/aula/server/auth"
 )
 
-// signIn signs in over HTTPS as a browser would and returns a client holding the session.
+// signIn signs in over HTTPS as a browser would, with the one-time password an account
+// is made with, going through the forced first steps (a new password, and 2FA set-up
+// for administrators; see accounts_test.go), and returns a client holding the session.
 func signIn(t *testing.T, srv running, email, password string) *http.Client {
 	t.Helper()
-	hc := httpsClient(t, srv)
-	jar, _ := cookiejar.New(nil)
-	hc.Jar = jar
-	resp, err := hc.PostForm(srv.url+"/signin", url.Values{"email": {email}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
+	a := firstSignIn(t, srv, email, password)
+	if a.b.cookie() == "" {
+		t.Fatalf("no %s cookie after sign-in", auth.CookieName)
 	}
-	resp.Body.Close()
-	if resp.Request.URL.Path != "/recordings" {
-		t.Fatalf("sign-in as %s ended at %s (%d)", email, resp.Request.URL.Path, resp.StatusCode)
-	}
-	u, _ := url.Parse(srv.url)
-	for _, c := range jar.Cookies(u) {
-		if c.Name == auth.CookieName {
-			return hc
-		}
-	}
-	t.Fatalf("no %s cookie after sign-in", auth.CookieName)
-	return nil
+	return a.b.hc
 }
 
 func password(t *testing.T, out string) string {

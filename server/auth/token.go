@@ -58,6 +58,8 @@ type Principal struct {
 	UserID   string
 	Scope    string
 	TokenID  string
+	// SessionID names the browser session the principal came with, if any.
+	SessionID string
 }
 
 // Allows reports whether p may act in scope; admin may do all.

@@ -41,6 +41,13 @@ Usage:
   aula-server token create --email E --scope ingest|view|admin [--tenant T] [--ttl 720h] [--data DIR]
                                                                  make an API token; prints it once
   aula-server tenant shred --tenant T --yes                      delete a tenant's key: all its media becomes unreadable, for good
+  aula-server tenant policy --tenant T [--require-2fa true|false] [--idle 30m] [--absolute 12h] [--password-max-age 0]
+                                                                 show or change a tenant's sign-in policy
+  aula-server user create --tenant T --email E [--role viewer|creator|admin]
+                                                                 make an account; prints a one-time password
+  aula-server user reset-password|force-reset|lock|unlock|revoke-sessions|remove-2fa --email E [--tenant T]
+                                                                 an administrator's changes to an account (audited)
+  aula-server audit list --tenant T [--limit 50]                 the tenant's newest audit events
 
 Every command takes the configuration flags of serve (and --config FILE); the
 environment variables AULA_* set them too.
@@ -62,6 +69,13 @@ func Run(ctx context.Context, env Env) error {
 		return runTokenCreate(ctx, env, env.Args[2:])
 	case "tenant shred":
 		return runTenantShred(ctx, env, env.Args[2:])
+	case "tenant policy":
+		return runTenantPolicy(ctx, env, env.Args[2:])
+	case "audit list":
+		return runAudit(ctx, env, env.Args[2:])
+	}
+	if env.Args[0] == "user" && len(env.Args) >= 2 {
+		return runUser(ctx, env, env.Args[1], env.Args[2:])
 	}
 	switch env.Args[0] {
 	case "serve":
@@ -162,23 +176,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	password, err := auth.NewPassword()
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		return err
-	}
-	if _, err := srv.Meta.CreateUser(ctx, store.User{TenantID: t.ID, Email: *email, PasswordHash: hash, Role: "admin", MustChangePassword: true}); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("%s already has an account in tenant %q", *email, *tenant)
-		}
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "tenant:   %s\nemail:    %s\npassword: %s\n", t.Name, *email, password)
-	fmt.Fprintln(env.Stderr, "The password is shown once; it must be changed at the first sign-in.")
-	return nil
+	return createAccount(ctx, env, srv, cfg, t, *email, store.RoleAdmin)
 }
 
 func ensureTenant(ctx context.Context, srv *server.Server, name string) (store.Tenant, error) {

@@ -43,7 +43,10 @@ func migrate(ctx context.Context, db *sql.DB, dialect string) error {
 		goose.WithLogger(goose.NopLogger()),
 		goose.WithGoMigrations(goose.NewGoMigration(rlsVersion,
 			&goose.GoFunc{RunTx: run(rowLevelSecurity)},
-			&goose.GoFunc{RunTx: run(rowLevelSecurityDown)})),
+			&goose.GoFunc{RunTx: run(rowLevelSecurityDown)}),
+			goose.NewGoMigration(accountsVersion,
+				&goose.GoFunc{RunTx: run(accountsRowLevelSecurity)},
+				&goose.GoFunc{RunTx: run(accountsRowLevelSecurityDown)})),
 	}
 	gd := goose.DialectSQLite3
 	if dialect == dialectPostgres {

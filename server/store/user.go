@@ -25,9 +25,19 @@ type User struct {
 	Role               string // RoleAdmin, RoleCreator or RoleViewer
 	MustChangePassword bool
 	CreatedAt          time.Time
+	// PasswordChangedAt is when the password was last set, for the optional expiry
+	// policy; CreateUser sets it to CreatedAt.
+	PasswordChangedAt time.Time
+	// LockedAt is set while an administrator has locked the account.
+	LockedAt *time.Time
+	// HasTOTP reports whether a TOTP seed is enrolled (UserTOTP reads it).
+	HasTOTP bool
 }
 
 const userColumns = `tenant_id, id, email, password_hash, role, must_change_password, created_at`
+
+// userSelect are the columns scanUser reads.
+const userSelect = userColumns + `, password_changed_at, locked_at, totp_seed IS NOT NULL`
 
 // emailKey is the form in which e-mail addresses are compared.
 func emailKey(email string) string { return strings.ToLower(email) }
@@ -56,12 +66,17 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 		u.CreatedAt = s.now()
 	}
 	u.CreatedAt = roundTrip(u.CreatedAt)
+	if u.PasswordChangedAt.IsZero() {
+		u.PasswordChangedAt = u.CreatedAt
+	}
+	u.PasswordChangedAt = roundTrip(u.PasswordChangedAt)
+	u.LockedAt, u.HasTOTP = nil, false
 	err := s.write(ctx, u.TenantID, func(q querier) error {
 		n, err := rowsAffected(q.ExecContext(ctx, `
-			INSERT INTO users (`+userColumns+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			INSERT INTO users (`+userColumns+`, email_key, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT DO NOTHING`,
 			u.TenantID, u.ID, u.Email, u.PasswordHash, u.Role, u.MustChangePassword,
-			nanos(u.CreatedAt), emailKey(u.Email)))
+			nanos(u.CreatedAt), emailKey(u.Email), nanos(u.PasswordChangedAt)))
 		switch {
 		case isForeignKeyViolation(err):
 			return fmt.Errorf("tenant %q: %w", u.TenantID, ErrNotFound)
@@ -83,7 +98,7 @@ func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (User, 
 	var u User
 	err := s.read(ctx, tenantID, func(q querier) error {
 		var err error
-		u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userSelect+` FROM users
 			WHERE tenant_id = $1 AND email_key = $2`, tenantID, emailKey(email)))
 		return notFound(err, "user %q", email)
 	})
@@ -95,7 +110,7 @@ func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (User, 
 func (s *Store) UsersByEmail(ctx context.Context, email string) ([]User, error) {
 	var users []User
 	err := s.lookup(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		rows, err := q.QueryContext(ctx, `SELECT `+userSelect+` FROM users
 			WHERE email_key = $1 ORDER BY created_at, tenant_id`, emailKey(email))
 		if err != nil {
 			return fmt.Errorf("users by e-mail: %w", err)
@@ -118,7 +133,7 @@ func (s *Store) User(ctx context.Context, tenantID, id string) (User, error) {
 	var u User
 	err := s.read(ctx, tenantID, func(q querier) error {
 		var err error
-		u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userSelect+` FROM users
 			WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 		return notFound(err, "user %q", id)
 	})
@@ -131,13 +146,17 @@ var _ scanner = (*sql.Row)(nil)
 
 func scanUser(r scanner) (User, error) {
 	var (
-		u       User
-		created int64
+		u                User
+		created, changed int64
+		locked           sql.NullInt64
 	)
 	if err := r.Scan(&u.TenantID, &u.ID, &u.Email, &u.PasswordHash, &u.Role,
-		&u.MustChangePassword, &created); err != nil {
+		&u.MustChangePassword, &created, &changed, &locked, &u.HasTOTP); err != nil {
 		return User{}, err
 	}
-	u.CreatedAt = fromNanos(created)
+	u.CreatedAt, u.PasswordChangedAt, u.LockedAt = fromNanos(created), fromNanos(changed), fromNullNanos(locked)
+	if u.PasswordChangedAt.IsZero() {
+		u.PasswordChangedAt = u.CreatedAt
+	}
 	return u, nil
 }

@@ -1,6 +1,7 @@
-// Package web serves the server's pages: sign-in, the tenant's recordings and the
-// player. Pages are html/template with a little plain JavaScript; hls.js plays HLS where
-// the browser has no native HLS.
+// Package web serves the server's pages: sign-in with its second step, account pages
+// (password, two-factor, sessions), the administrators' users page, the tenant's
+// recordings and the player. Pages are html/template with a little plain JavaScript;
+// hls.js plays HLS where the browser has no native HLS.
 package web
 
 import (
@@ -12,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aulacapture/aula/internal/manifest"
@@ -28,9 +28,8 @@ var templateFS embed.FS
 //go:embed static/*
 var staticFS embed.FS
 
-// Metadata is what the pages read; *store.Store is one.
+// Metadata is what the recording pages read; *store.Store is one.
 type Metadata interface {
-	UsersByEmail(ctx context.Context, email string) ([]store.User, error)
 	ListRecordings(ctx context.Context, tenantID string, limit, offset int) ([]store.Recording, error)
 	Recording(ctx context.Context, tenantID, id string) (store.Recording, error)
 }
@@ -38,6 +37,8 @@ type Metadata interface {
 // Handler serves the pages.
 type Handler struct {
 	Meta     Metadata
+	Users    Accounts
+	Accounts *auth.Accounts
 	Sessions *auth.Sessions
 	Signer   *vod.Signer
 	Log      *slog.Logger
@@ -54,11 +55,15 @@ func HasPlayer() bool {
 // against cross-origin requests in front of the mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	h.pages = map[string]*template.Template{}
-	funcs := template.FuncMap{"duration": func(s float64) string {
-		d := time.Duration(s * float64(time.Second)).Round(time.Second)
-		return fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
-	}}
-	for _, name := range []string{"signin", "recordings", "player"} {
+	funcs := template.FuncMap{
+		"duration": func(s float64) string {
+			d := time.Duration(s * float64(time.Second)).Round(time.Second)
+			return fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+		},
+		"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+	}
+	for _, name := range []string{"signin", "recordings", "player", "signin2fa", "password", "twofactor", "recovery",
+		"account", "sessions", "users", "message"} {
 		h.pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -67,8 +72,22 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /signin", h.signinPage)
 	mux.HandleFunc("POST /signin", h.signin)
 	mux.HandleFunc("POST /signout", h.signout)
-	mux.HandleFunc("GET /recordings", h.signedIn(h.list))
-	mux.HandleFunc("GET /recordings/{id}", h.signedIn(h.player))
+	mux.HandleFunc("GET /signin/2fa", h.page(mfa, h.secondFactorPage))
+	mux.HandleFunc("POST /signin/2fa", h.page(mfa, h.secondFactor))
+	mux.HandleFunc("GET /account", h.page(full, h.accountPage))
+	mux.HandleFunc("GET /account/password", h.page(fullSetup, h.passwordPage))
+	mux.HandleFunc("POST /account/password", h.page(fullSetup, h.changePassword))
+	mux.HandleFunc("GET /account/2fa", h.page(fullSetup, h.twoFactorPage))
+	mux.HandleFunc("POST /account/2fa", h.page(fullSetup, h.enrolTOTP))
+	mux.HandleFunc("POST /account/2fa/recovery-codes", h.page(full, h.newRecoveryCodes))
+	mux.HandleFunc("GET /account/sessions", h.page(full, h.sessionsPage))
+	mux.HandleFunc("POST /account/sessions/{id}/revoke", h.page(full, h.revokeSession))
+	mux.HandleFunc("POST /account/sessions/revoke-all", h.page(full, h.signoutEverywhere))
+	mux.HandleFunc("GET /account/keepalive", h.page(full, h.keepalive))
+	mux.HandleFunc("GET /admin/users", h.admin(h.usersPage))
+	mux.HandleFunc("POST /admin/users/{id}/{action}", h.admin(h.userAction))
+	mux.HandleFunc("GET /recordings", h.page(full, h.list))
+	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
 
 func cacheStatic(next http.Handler) http.Handler {
@@ -87,9 +106,33 @@ type page struct {
 	Recording  store.Recording
 	Main       string
 	Second     string
+
+	Visitor      visitor
+	IsAdmin      bool
+	IdleSeconds  int // before the idle timeout, for the warning script; 0 for none
+	Flash        string
+	Forced       bool
+	MinLength    int
+	MaxLength    int
+	Secret       string
+	QR           template.URL // a PNG data: URL made here, never from input
+	Codes        []string
+	RecoveryLeft int
+	Next         string
+	Sessions     []sessionRow
+	Users        []store.User
+	OneTime      string
 }
 
-func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
+// User is the visitor's account, for templates.
+func (p page) User() store.User { return p.Visitor.user }
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if p.Visitor.se.Stage == store.SessionFull {
+		p.SignedIn = true
+		p.IsAdmin = p.Visitor.user.Role == store.RoleAdmin
+		p.IdleSeconds = h.idleLeft(r, p.Visitor)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	w.Header().Set("Cache-Control", "no-store")
@@ -99,63 +142,9 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p page)
 	}
 }
 
-func (h *Handler) signedIn(next func(w http.ResponseWriter, r *http.Request, p auth.Principal)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.Sessions.Get(r.Context(), r)
-		if err != nil {
-			http.Redirect(w, r, "/signin", http.StatusSeeOther)
-			return
-		}
-		next(w, r, p)
-	}
-}
-
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, http.StatusOK, "signin", page{Title: "Sign in"})
+	h.render(w, r, http.StatusOK, "signin", page{Title: "Sign in"})
 }
-
-// signin checks e-mail and password. Every failure reads the same, so the page does not
-// tell which accounts exist.
-func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	email := strings.TrimSpace(r.PostFormValue("email"))
-	password := r.PostFormValue("password")
-	fail := func() {
-		h.render(w, http.StatusUnauthorized, "signin", page{Title: "Sign in", Email: email, Error: "That e-mail and password do not match an account."})
-	}
-	if email == "" || password == "" || len(password) > 1024 {
-		fail()
-		return
-	}
-	users, err := h.Meta.UsersByEmail(r.Context(), email)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	var match *store.User
-	for i := range users {
-		if auth.CheckPassword(users[i].PasswordHash, password) == nil {
-			match = &users[i]
-			break
-		}
-	}
-	if match == nil {
-		if len(users) == 0 {
-			// Spend the time a real check would, so timing tells nothing either.
-			_ = auth.CheckPassword(dummyHash, password)
-		}
-		fail()
-		return
-	}
-	if err := h.Sessions.Create(r.Context(), w, match.TenantID, match.ID); err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/recordings", http.StatusSeeOther)
-}
-
-// dummyHash is a valid Argon2id hash of a random password.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7V8Nq7d+v1h3cH1Qk9sR9y4Z0rC1s7Yxw6l3bqkQm2U"
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	if err := h.Sessions.Delete(r.Context(), w, r); err != nil {
@@ -165,16 +154,17 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
-func (h *Handler) list(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	recs, err := h.Meta.ListRecordings(r.Context(), p.TenantID, 200, 0)
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, v visitor) {
+	recs, err := h.Meta.ListRecordings(r.Context(), v.se.TenantID, 200, 0)
 	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
-	h.render(w, http.StatusOK, "recordings", page{Title: "Recordings", SignedIn: true, Recordings: recs})
+	h.render(w, r, http.StatusOK, "recordings", page{Title: "Recordings", Visitor: v, Recordings: recs})
 }
 
-func (h *Handler) player(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+func (h *Handler) player(w http.ResponseWriter, r *http.Request, v visitor) {
+	p := auth.Principal{TenantID: v.se.TenantID, UserID: v.se.UserID}
 	id := r.PathValue("id")
 	if !manifest.ValidID(id) {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "No such recording.")
@@ -190,7 +180,7 @@ func (h *Handler) player(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return
 	}
 	token := h.Signer.Token(p.TenantID, p.UserID, rec.ID)
-	pg := page{Title: rec.Title, SignedIn: true, Recording: rec, Main: vod.URL(token, rec.ID)}
+	pg := page{Title: rec.Title, Visitor: v, Recording: rec, Main: vod.URL(token, rec.ID)}
 	// The main element plays the master playlist (first video + audio); a second video
 	// track plays muted beside it.
 	var videos []string
@@ -204,7 +194,7 @@ func (h *Handler) player(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if len(videos) > 1 {
 		pg.Second = vod.TrackURL(token, rec.ID, videos[1])
 	}
-	h.render(w, http.StatusOK, "player", pg)
+	h.render(w, r, http.StatusOK, "player", pg)
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
