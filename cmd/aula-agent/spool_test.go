@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -343,18 +342,16 @@ func TestServerKilled(t *testing.T) {
 	args := append([]string{"record", "--synthetic", "--screen=synthetic,size=320x180", "--duration", duration.String(),
 		"--title", "Server killed"}, serverArgs(srv, data)...)
 	cmd, out := agent(t, tokenEnv(srv), args...)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		time.Sleep(2 * time.Second)
-		for range kills {
-			time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
-			srv.Kill()
-			time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
-			srv.Restart()
-		}
-	})
-	wg.Wait()
-	if err := cmd.Wait(); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(2 * time.Second)
+	for range kills {
+		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
+		srv.Kill()
+		time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
+		srv.Restart()
+	}
+	if err := <-done; err != nil {
 		t.Fatalf("record: %v\n%s", err, out)
 	}
 	n := checkSpoolOnServer(t, srv, data)
