@@ -239,6 +239,7 @@ func TestRecordAndUpload(t *testing.T) {
 	var firstOnServer time.Duration
 	needles := plaintextNeedles(title)
 	var scanErr error
+	askedLive := false
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 wait:
@@ -252,6 +253,15 @@ wait:
 		case <-tick.C:
 			if scanErr == nil {
 				scanErr = scanPlaintext(data, needles)
+			}
+			// Once segments flow, queue asks the running agent (its socket) for the
+			// live state, with the uploader's figures.
+			if !askedLive && time.Since(start) > 5*time.Second {
+				askedLive = true
+				q := queueJSON(t, data)
+				if q.Uploader == nil || len(q.Recordings) != 1 || q.Recordings[0].State != "recording" || q.Recordings[0].Acked == 0 {
+					t.Errorf("queue while recording: %+v", q)
+				}
 			}
 			if firstOnServer == 0 {
 				if ids, _ := os.ReadDir(filepath.Join(data, "spool", "segments")); len(ids) == 1 {
