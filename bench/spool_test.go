@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -193,7 +194,7 @@ func BenchmarkSpool(b *testing.B) {
 
 		// 3. A real agent recording and uploading at once.
 		agentData := b.TempDir()
-		agentUse := runMeasuredEnv(b, []string{"AULA_TOKEN=" + admin.token}, agentBin, "record",
+		agentUse, agentAnon := runMeasuredEnv(b, []string{"AULA_TOKEN=" + admin.token}, agentBin, "record",
 			"--screen=synthetic,size=1920x1080", "--camera=synthetic,size=1280x720", "--mic=synthetic",
 			"--duration", strconv.Itoa(recSecs)+"s", "--title", "RSS benchmark",
 			"--server", srv.url, "--server-ca", srv.cert, "--data", agentData)
@@ -216,8 +217,8 @@ func BenchmarkSpool(b *testing.B) {
 		fmt.Printf("  %-52s %8.1f %8.2f\n", fmt.Sprintf("drain to aula-server, %d at once (complete incl.)", workers), drainRate, drainWall.Seconds())
 		fmt.Printf("  %-52s %8.1f %8.2f\n", fmt.Sprintf("plain HTTPS PUT to io.Discard, %d at once", workers), refRate, refWall.Seconds())
 		fmt.Printf("  drain ratio %.3f (goal >= 0.5)\n", drainRate/refRate)
-		fmt.Printf("  aula-agent recording 1080p screen + 720p camera + audio for %d s while uploading: peak RSS %.1f MB (goal <= 150), CPU %.1f s\n",
-			recSecs, float64(agentUse.maxRSS)/1e6, agentUse.cpu.Seconds())
+		fmt.Printf("  aula-agent recording 1080p screen + 720p camera + audio for %d s while uploading: peak RSS %.1f MB (goal <= 150), of it private %.1f MB (the rest shared library pages), CPU %.1f s\n",
+			recSecs, float64(agentUse.maxRSS)/1e6, float64(agentAnon)/1e6, agentUse.cpu.Seconds())
 		b.ReportMetric(sealOnlyRate, "seal-MB/s")
 		b.ReportMetric(sealRate, "seal+enqueue-MB/s")
 		b.ReportMetric(plainRate, "plainwrite-MB/s")
@@ -225,6 +226,7 @@ func BenchmarkSpool(b *testing.B) {
 		b.ReportMetric(refRate, "plainput-MB/s")
 		b.ReportMetric(drainRate/refRate, "drain-ratio")
 		b.ReportMetric(float64(agentUse.maxRSS)/1e6, "agent-rss-MB")
+		b.ReportMetric(float64(agentAnon)/1e6, "agent-private-MB")
 	}
 }
 
@@ -258,17 +260,46 @@ func envInt(b *testing.B, name string, def int) int {
 	return v
 }
 
-// runMeasuredEnv is runMeasured with extra environment variables.
-func runMeasuredEnv(b *testing.B, env []string, name string, args ...string) usage {
+// runMeasuredEnv is runMeasured with extra environment variables; it also samples the
+// process's private (anonymous) memory, which RSS mixes with shared library pages.
+func runMeasuredEnv(b *testing.B, env []string, name string, args ...string) (usage, int64) {
 	b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
-	return usageOf(cmd, start)
+	var peakAnon int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		path := fmt.Sprintf("/proc/%d/smaps_rollup", cmd.Process.Pid)
+		for {
+			if raw, err := os.ReadFile(path); err == nil {
+				for line := range strings.Lines(string(raw)) {
+					if v, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+						kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+						peakAnon = max(peakAnon, kb*1024)
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	<-sampled
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return usageOf(cmd, start), peakAnon
 }
 
 // usageOf reads a finished command's CPU time and peak RSS.
