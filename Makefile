@@ -7,7 +7,7 @@ BIN   := bin
 # two cores (a starved x11grab drops frames); -race is on as the conventions ask.
 TESTFLAGS ?= -race -timeout 30m -p 1
 
-.PHONY: setup build run test bench bench-record bench-ingest lint fmt vet fuzz clean
+.PHONY: setup build run test soak bench bench-record bench-ingest bench-spool lint fmt vet fuzz clean
 
 setup:
 	@scripts/setup.sh
@@ -26,16 +26,23 @@ test: setup
 	$(GOBIN)/staticcheck ./...
 	$(GO) test $(TESTFLAGS) ./...
 
+# The crash and fault tests at full length: 50 agent kills, 50 server kills.
+soak: setup
+	AULA_SOAK=1 $(GO) test $(TESTFLAGS) -run 'TestAgentKilled|TestServerKilled|TestNetworkFaults' -v ./cmd/aula-agent/ ./agent/upload/
+
 fuzz: setup
 	@scripts/fuzz.sh 20s
 
-bench: bench-record bench-ingest
+bench: bench-record bench-ingest bench-spool
 
 bench-record: build
 	$(GO) test -run '^$$' -bench BenchmarkRecordVsFFmpeg -benchtime 1x -timeout 20m ./bench/
 
 bench-ingest: build
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./bench/
+
+bench-spool: build
+	$(GO) test -run '^$$' -bench BenchmarkSpool -benchtime 1x -timeout 30m ./bench/
 
 lint: setup
 	$(GO) vet ./...

@@ -41,19 +41,16 @@ if [ ! -f "$data/demo-token" ]; then
 fi
 export AULA_TOKEN="$(cat "$data/demo-token")"
 
-out="$data/agent/recordings/$(date +%Y-%m-%dT%H%M%S)"
 screen="--screen=synthetic"
 if [ -n "${DISPLAY:-}" ] && "$bin/aula-agent" devices --json | grep -q "\"id\": \"${DISPLAY%.0}\(.0\)\?\",\?$"; then
   screen="--screen"
 fi
 echo "make run: aula-server at $url (certificate $cert)"
-echo "make run: recording ${AULA_DEMO_DURATION:-30s} ($screen, synthetic camera and microphone) into $out, uploading as it goes"
-"$bin/aula-agent" record --synthetic "$screen" --duration "${AULA_DEMO_DURATION:-30s}" --title "Aula demo $(date '+%d %b %H:%M')" --out "$out" &
-agent_pids+=($!)
-"$bin/aula-agent" upload --follow --server "$url" --server-ca "$cert" "$out" &
+echo "make run: recording ${AULA_DEMO_DURATION:-30s} ($screen, synthetic camera and microphone), sealed into $data/agent/spool and uploaded as it goes"
+"$bin/aula-agent" record --synthetic "$screen" --duration "${AULA_DEMO_DURATION:-30s}" --title "Aula demo $(date '+%d %b %H:%M')" \
+  --server "$url" --server-ca "$cert" --data "$data/agent" &
 agent_pids+=($!)
 wait "${agent_pids[0]}"
-wait "${agent_pids[1]}"
 agent_pids=()
 
 echo
@@ -61,3 +58,4 @@ echo "Open $url/ in a browser (accept the self-signed certificate, or trust $cer
 sed 's/^/  /' "$creds" | grep -v '^  tenant'
 echo "Press Ctrl-C to stop the server."
 wait "$server_pid"
+

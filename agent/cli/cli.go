@@ -35,8 +35,14 @@ const usage = `aula-agent records lectures: screen, camera and microphone into C
 
 Usage:
   aula-agent devices [--json]          list screens, cameras and microphones
-  aula-agent record [flags]            record until Ctrl-C or --duration
-  aula-agent upload --server URL DIR   seal and upload a recording folder (--follow: while it records)
+  aula-agent record [flags]            record until Ctrl-C or --duration; with --server URL it
+                                       seals into the spool and uploads while it records
+  aula-agent queue [--json]            show the spool: each recording, segments waiting and acked
+  aula-agent upload --wait             upload everything in the spool; exit 0 once all is on the server
+  aula-agent upload --server URL DIR   seal and upload a folder recorded with --out (--follow: while it records)
+  aula-agent export --recovery-key FILE OUTDIR
+                                       decrypt the spool with the admin's recovery key
+  aula-agent recovery-key new FILE     make a recovery key; prints the recipient for --recovery-recipient
   aula-agent version                   print the version
 
 Run 'aula-agent COMMAND --help' for a command's flags.
@@ -63,6 +69,12 @@ func Run(ctx context.Context, env Env) error {
 		return runRecord(ctx, env, args)
 	case "upload":
 		return runUpload(ctx, env, args)
+	case "queue":
+		return runQueue(ctx, env, args)
+	case "export":
+		return runExport(ctx, env, args)
+	case "recovery-key":
+		return runRecoveryKey(env, args)
 	case "version":
 		fmt.Fprintln(env.Stdout, "aula-agent", Version)
 		return nil

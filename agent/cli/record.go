@@ -16,6 +16,7 @@ import (
 	"github.com/aulacapture/aula/agent/recording"
 	"github.com/aulacapture/aula/capture"
 	"github.com/aulacapture/aula/encoder"
+	"github.com/aulacapture/aula/internal/manifest"
 )
 
 // specFlag is a flag that may stand alone (--camera) or carry a spec (--camera=/dev/video2).
@@ -68,12 +69,12 @@ type recordFlags struct {
 	screen, camera, mic specFlag
 	synthetic           bool
 	duration            time.Duration
-	out, data, title    string
+	out, title          string
 	encoder             string
 	screenBitrate       int64
 	cameraBitrate       int64
-	minFree             int64
 	verbose             bool
+	srv                 serverFlags
 }
 
 func runRecord(ctx context.Context, env Env, args []string) error {
@@ -82,20 +83,19 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 		camera: specFlag{kind: capture.KindCamera},
 		mic:    specFlag{kind: capture.KindMicrophone},
 	}
-	fs := newFlagSet(env, "record", "record [--screen[=SPEC]] [--camera[=SPEC]] [--mic[=SPEC]] [--synthetic] [--duration D] [--out DIR]")
+	fs := newFlagSet(env, "record", "record [--screen[=SPEC]] [--camera[=SPEC]] [--mic[=SPEC]] [--synthetic] [--duration D] [--server URL [--server-ca FILE] | --out DIR]")
 	fs.Var(&f.screen, "screen", "capture a screen: alone for the default display, or `SPEC` such as :0.0,size=1920x1080,at=0+0,fps=30,cursor=false, or synthetic (repeatable)")
 	fs.Var(&f.camera, "camera", "capture a camera: alone for the first one, or `SPEC` such as /dev/video0,size=1280x720,fps=30,format=mjpeg, or synthetic")
 	fs.Var(&f.mic, "mic", "capture a microphone: alone for the default one, or `SPEC` such as pulse:NAME, alsa:hw:0,0,rate=48000, or synthetic")
 	fs.BoolVar(&f.synthetic, "synthetic", false, "record the synthetic camera and microphone (a test picture with a frame counter, a tone with a click each second)")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (such as 30s or 1h30m); 0 records until Ctrl-C")
-	fs.StringVar(&f.out, "out", "", "write the recording into `DIR` (default: a new folder under the data directory)")
-	fs.StringVar(&f.data, "data", "", "the agent's data `DIR` (default "+defaultDataDir(env.Getenv)+")")
+	fs.StringVar(&f.out, "out", "", "without --server: write the recording, unencrypted, into `DIR` (default: a new folder under the data directory)")
 	fs.StringVar(&f.title, "title", "", "title of the recording")
 	fs.StringVar(&f.encoder, "encoder", "auto", "H.264 encoder: auto, libx264, h264_nvenc, h264_qsv or h264_vaapi")
 	fs.Int64Var(&f.screenBitrate, "screen-bitrate", 0, "screen bit rate in bit/s (0: by picture size)")
 	fs.Int64Var(&f.cameraBitrate, "camera-bitrate", 0, "camera bit rate in bit/s (0: by picture size)")
-	fs.Int64Var(&f.minFree, "min-free", 256<<20, "refuse to start with less than this many free `BYTES` on the output disk")
-	fs.BoolVar(&f.verbose, "verbose", false, "log details (chosen encoders, resyncs)")
+	fs.BoolVar(&f.verbose, "verbose", false, "log details (chosen encoders, resyncs, uploads)")
+	f.srv.register(fs, env, true)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -120,33 +120,16 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 		encoder.LogTo(log)
 	}
 
-	dir := f.out
-	if dir == "" {
-		data := f.data
-		if data == "" {
-			data = defaultDataDir(env.Getenv)
-		}
-		dir = filepath.Join(data, "recordings", time.Now().Format("2006-01-02T150405"))
+	if f.srv.server != "" && f.out != "" {
+		fmt.Fprintln(env.Stderr, "Give --server (record, seal and upload) or --out (record unencrypted into a folder), not both.")
+		return ErrUsage
 	}
-	store, err := recording.NewDirStore(dir)
-	if err != nil {
-		return outputError(dir, err)
-	}
-	if free, err := recording.FreeSpace(dir); err == nil && free < uint64(max(f.minFree, 0)) {
-		return fmt.Errorf("only %s free on the disk of %s, and a recording needs at least %s: free some space or choose another --out: %w",
-			humanBytes(int64(free)), dir, humanBytes(f.minFree), recording.ErrLowDisk)
-	}
-	if err := checkScreens(ctx, f.screen.specs); err != nil {
-		return err
-	}
-
 	opts := recording.Options{
 		Title:       f.title,
 		Screens:     f.screen.specs,
 		Duration:    f.duration,
 		Screen:      encoder.Config{Encoder: f.encoder, Bitrate: f.screenBitrate},
 		CameraVideo: encoder.Config{Encoder: f.encoder, Bitrate: f.cameraBitrate},
-		Store:       store,
 		Log:         log,
 	}
 	if len(f.camera.specs) > 0 {
@@ -155,25 +138,36 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 	if len(f.mic.specs) > 0 {
 		opts.Microphone = &f.mic.specs[0]
 	}
+	if f.srv.server != "" {
+		return recordToServer(ctx, env, &f, opts, log)
+	}
+	return recordToDir(ctx, env, &f, opts)
+}
+
+// recordToDir records into a folder, unencrypted, for local use.
+func recordToDir(ctx context.Context, env Env, f *recordFlags, opts recording.Options) error {
+	dir := f.out
+	if dir == "" {
+		dir = filepath.Join(f.srv.dataDir(env), "recordings", time.Now().Format("2006-01-02T150405"))
+	}
+	store, err := recording.NewDirStore(dir)
+	if err != nil {
+		return outputError(dir, err)
+	}
+	if free, err := recording.FreeSpace(dir); err == nil && free < uint64(max(f.srv.minFree, 0)) {
+		return fmt.Errorf("only %s free on the disk of %s, and a recording needs at least %s: free some space or choose another --out: %w",
+			humanBytes(int64(free)), dir, humanBytes(f.srv.minFree), recording.ErrLowDisk)
+	}
+	if err := checkScreens(ctx, f.screen.specs); err != nil {
+		return err
+	}
+	opts.Store = store
 	rec, err := recording.New(opts)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "Recording %s into %s\n", rec.ID(), dir)
-	if env.Interactive {
-		fmt.Fprintln(env.Stderr, "Press Ctrl-C to stop; type p and Enter to pause, r and Enter to resume.")
-	} else {
-		fmt.Fprintln(env.Stderr, "Stop with Ctrl-C or SIGTERM; SIGUSR1 pauses, SIGUSR2 resumes.")
-	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- rec.Run(runCtx) }()
-	controls := startControls(runCtx, env, rec, cancel)
-	defer controls()
-	err = showStatus(env, rec, done)
-	m := rec.Manifest()
+	m, err := runRecorder(ctx, env, rec, nil)
 	segments := 0
 	for _, t := range m.Tracks {
 		segments += len(t.Segments)
@@ -184,14 +178,36 @@ func runRecord(ctx context.Context, env Env, args []string) error {
 		}
 		return recordError(dir, segments, err)
 	}
-	var encoders []string
-	for _, t := range rec.Status().Tracks {
-		encoders = append(encoders, t.ID+" "+t.Encoder)
-	}
-	fmt.Fprintf(env.Stderr, "Recorded %.1f s in %d segments (%s): %s\n", m.Duration(), segments, strings.Join(encoders, ", "), dir)
+	fmt.Fprintf(env.Stderr, "Recorded %.1f s in %d segments (%s): %s\n", m.Duration(), segments, encoders(rec), dir)
 	fmt.Fprintf(env.Stderr, "Play it with: ffplay %s   (or open it in VLC, or any HLS player)\n", filepath.Join(dir, "index.m3u8"))
 	fmt.Fprintln(env.Stdout, dir)
 	return nil
+}
+
+// runRecorder runs rec with the status line and the pause/resume controls, and returns
+// its final manifest and error. extra, when set, adds to the status line.
+func runRecorder(ctx context.Context, env Env, rec *recording.Recorder, extra func() string) (*manifest.Manifest, error) {
+	if env.Interactive {
+		fmt.Fprintln(env.Stderr, "Press Ctrl-C to stop; type p and Enter to pause, r and Enter to resume.")
+	} else {
+		fmt.Fprintln(env.Stderr, "Stop with Ctrl-C or SIGTERM; SIGUSR1 pauses, SIGUSR2 resumes.")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(runCtx) }()
+	controls := startControls(runCtx, env, rec, cancel)
+	defer controls()
+	err := showStatus(env, rec, done, extra)
+	return rec.Manifest(), err
+}
+
+func encoders(rec *recording.Recorder) string {
+	var out []string
+	for _, t := range rec.Status().Tracks {
+		out = append(out, t.ID+" "+t.Encoder)
+	}
+	return strings.Join(out, ", ")
 }
 
 // startControls lets the person pause and resume: keys on a terminal, signals otherwise.
@@ -237,7 +253,7 @@ func startControls(ctx context.Context, env Env, rec *recording.Recorder, stop c
 }
 
 // showStatus prints the live status line until the recording ends, and returns its error.
-func showStatus(env Env, rec *recording.Recorder, done <-chan error) error {
+func showStatus(env Env, rec *recording.Recorder, done <-chan error, extra func() string) error {
 	every := time.Second
 	if !env.Interactive {
 		every = 5 * time.Second
@@ -253,6 +269,9 @@ func showStatus(env Env, rec *recording.Recorder, done <-chan error) error {
 			return err
 		case <-tick.C:
 			line := statusLine(rec.Status())
+			if extra != nil {
+				line += extra()
+			}
 			if env.Interactive {
 				fmt.Fprintf(env.Stderr, "\r\033[K%s", line)
 			} else {

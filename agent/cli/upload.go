@@ -5,43 +5,41 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/aulacapture/aula/agent/spool"
 	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/internal/manifest"
 )
 
 func runUpload(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "upload", "upload --server URL [--token T] [--server-ca FILE] [--follow] DIR")
-	server := fs.String("server", "", "the Aula server, such as https://aula.example.edu or https://127.0.0.1:8443")
-	token := fs.String("token", "", "API token with the ingest scope (default $AULA_TOKEN; prefer the variable, which stays out of process lists)")
-	ca := fs.String("server-ca", "", "trust this PEM certificate too, such as the server's self-signed DATA/tls/cert.pem")
-	follow := fs.Bool("follow", false, "keep uploading while the recording in DIR is still being made, until it is finished and complete on the server")
-	parallel := fs.Int("parallel", 4, "segments uploaded at once")
+	fs := newFlagSet(env, "upload", "upload --wait --server URL [--server-ca FILE] [--data DIR]   (the spool)\n       aula-agent upload --server URL [--server-ca FILE] [--follow] DIR   (a folder recorded with --out)")
+	var sf serverFlags
+	sf.register(fs, env, false)
+	wait := fs.Bool("wait", false, "upload everything in the agent's spool and exit 0 only when all of it is on the server")
+	follow := fs.Bool("follow", false, "with DIR: keep uploading while the recording in DIR is still being made, until it is finished and complete on the server")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
 		return ErrUsage
 	}
+	server, parallel := &sf.server, &sf.parallel
+	if *wait && fs.NArg() == 0 {
+		return drainSpool(ctx, env, &sf)
+	}
 	if fs.NArg() != 1 || *server == "" {
-		fmt.Fprintln(env.Stderr, "upload needs --server URL and one recording folder.")
+		fmt.Fprintln(env.Stderr, "upload needs --server URL and either --wait (the spool) or one recording folder.")
 		fs.Usage()
 		return ErrUsage
 	}
-	if *token == "" {
-		*token = env.Getenv("AULA_TOKEN")
-	}
-	if *token == "" {
-		fmt.Fprintln(env.Stderr, "upload needs an API token: set AULA_TOKEN or pass --token.")
-		return ErrUsage
-	}
-	dir := fs.Arg(0)
-	c, err := upload.NewClient(*server, *token, *ca)
+	c, err := sf.client(env, "upload")
 	if err != nil {
 		return err
 	}
+	dir := fs.Arg(0)
 	progress := func(done, total int64) {
 		pct := 100.0
 		if total > 0 {
@@ -83,6 +81,56 @@ func runUpload(ctx context.Context, env Env, args []string) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// drainSpool uploads everything in the spool and completes its recordings.
+func drainSpool(ctx context.Context, env Env, sf *serverFlags) error {
+	c, err := sf.client(env, "upload --wait")
+	if err != nil {
+		return err
+	}
+	log := newLogger(env.Stderr, false)
+	dir := sf.spoolDir(env)
+	sp, err := spool.Open(dir, &spool.Options{Log: log})
+	if err != nil {
+		return spoolError(dir, err)
+	}
+	defer sp.Close()
+	// Make sure of the server (its certificate, the token, the tenant's key) even when
+	// there is nothing to send.
+	fresh, err := c.Recipient(ctx)
+	if err != nil {
+		return uploadError(err)
+	}
+	if pinned, _ := sp.Setting(settingRecipient); pinned != nil && string(pinned) != fresh.String() {
+		fmt.Fprintln(env.Stderr, "Warning: the server gives another tenant key than the one this spool was sealed to; its segments will be refused unless the server still holds the old key.")
+	}
+	u := sf.uploader(sp, c, log)
+	upCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	serveControl(upCtx, sf.dataDir(env), sp, u, log)
+	done := make(chan error, 1)
+	go func() { done <- u.Drain(upCtx) }()
+	sigs := make(chan os.Signal, 1)
+	go func() {
+		<-ctx.Done()
+		sigs <- os.Interrupt
+	}()
+	if err := waitUploads(env, sp, u, done, sigs, stop); err != nil {
+		return err
+	}
+	q, err := queueStatus(sp, nil)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range q.Recordings {
+		if r.State == "uploaded" {
+			n++
+		}
+	}
+	fmt.Fprintf(env.Stderr, "Everything is on the server (%d recordings uploaded).\n", n)
+	return nil
 }
 
 // bar draws a progress bar of width cells for pct percent.

@@ -400,6 +400,13 @@ func (r *Recorder) onSegment(t *trackState, seg encoder.Segment) error {
 		mt.InitDigest = manifest.Digest(init)
 		mt.Codec = t.enc.Codec()
 		t.inited = true
+		// A store that uploads needs the track's codec on record before its init
+		// segment can go: give it the manifest now, not only with the first segment.
+		if mw, ok := r.opts.Store.(ManifestWriter); ok {
+			if err := mw.Manifest(r.manifestCopy()); err != nil {
+				return err
+			}
+		}
 	}
 	mt.Segments = append(mt.Segments, manifest.Segment{
 		Seq:      seg.Seq,

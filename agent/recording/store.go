@@ -25,6 +25,12 @@ type Store interface {
 	Finish(m *manifest.Manifest) error
 }
 
+// ManifestWriter is a Store that also takes the manifest between segments: the recorder
+// gives it the manifest as soon as a track's init segment is stored and its codec known.
+type ManifestWriter interface {
+	Manifest(m *manifest.Manifest) error
+}
+
 // DirStore writes a recording as a directory that any HLS player opens: index.m3u8,
 // manifest.json, and per track init.mp4, NNNNNN.m4s and index.m3u8. Each file is written
 // under a temporary name, synced and renamed, so a crash at any moment leaves every file

@@ -48,6 +48,8 @@ const (
 	StateAcked State = "acked"
 	// StateLost: indexed, but Open found its file missing.
 	StateLost State = "lost"
+	// StateDiscarded: dropped by the uploader as unusable (Discard), file deleted.
+	StateDiscarded State = "discarded"
 )
 
 // Item is one spooled segment as the uploader sees it. Nothing in it is secret: the media
@@ -77,6 +79,9 @@ type Item struct {
 	SealedAt      time.Time `json:"sealed_at,omitzero"`
 	LastAttemptAt time.Time `json:"attempt_at,omitzero"`
 	AckedAt       time.Time `json:"acked_at,omitzero"`
+	// KeepUntil is when an acked item's retained file may go (Options.Retain at the
+	// acknowledgement); zero means at once.
+	KeepUntil time.Time `json:"keep_until,omitzero"`
 	// Reindexed reports an item Open rebuilt from its file alone.
 	Reindexed bool `json:"reindexed,omitzero"`
 }
@@ -89,9 +94,14 @@ type recordingRecord struct {
 	// ManifestSegments counts the segments in the manifest last written, so a manifest
 	// that arrives late from another track's goroutine never replaces a newer one.
 	ManifestSegments int `json:"manifest_segments,omitzero"`
+	// ReadyTracks are the tracks whose codec the sealed manifest names: the server
+	// takes a track's init segment only once it knows the codec.
+	ReadyTracks []string `json:"ready_tracks,omitempty"`
 	// Completed is set once the server accepted the final manifest (MarkCompleted).
 	Completed   bool      `json:"completed,omitzero"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// KeepUntil is when a completed recording is forgotten.
+	KeepUntil time.Time `json:"keep_until,omitzero"`
 }
 
 func nameKey(rec, track string, seq int) string {

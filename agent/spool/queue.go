@@ -91,11 +91,31 @@ func (s *Spool) OpenSealed(it Item) (*os.File, error) {
 // SealedManifest returns the recording's latest manifest, sealed: the agent cannot open
 // it, the server or a recovery identity can.
 func (s *Spool) SealedManifest(id string) ([]byte, error) {
+	b, _, err := s.ManifestInfo(id)
+	return b, err
+}
+
+// ManifestInfo returns the recording's latest sealed manifest and the tracks whose codec
+// it names (at least those: the file is never older than the index says).
+func (s *Spool) ManifestInfo(id string) (sealed []byte, ready []string, err error) {
+	if err := s.enter(); err != nil {
+		return nil, nil, err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		r, err := getRecording(tx, id)
+		if r != nil {
+			ready = r.ReadyTracks
+		}
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(s.recDir(id), manifestName))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("manifest of %s: %w", id, ErrNotFound)
+		return nil, nil, fmt.Errorf("manifest of %s: %w", id, ErrNotFound)
 	}
-	return b, err
+	return b, ready, err
 }
 
 // MarkUploading records that an uploader took it: it leaves Pending and its attempts
@@ -133,7 +153,8 @@ func (s *Spool) MarkFailed(it Item, cause error) error {
 // MarkAcked records the server's acknowledgement of it with digest, the Content-Digest
 // the server computed over what it stored. A digest that differs from the spooled one
 // gives ErrDigestMismatch and changes nothing. Once acked, the file is deleted, unless
-// Options.Retain keeps it (then Open deletes it when the retention has passed). Acking an
+// Options.Retain keeps it (then an Open after the retention deletes it, whatever that
+// Open's own Options.Retain). Acking an
 // acked item again with the same digest is not an error.
 func (s *Spool) MarkAcked(it Item, digest string) error {
 	var acked *Item
@@ -148,6 +169,9 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 		}
 		cur.State = StateAcked
 		cur.AckedAt = s.opts.Now().UTC()
+		if s.opts.Retain > 0 {
+			cur.KeepUntil = cur.AckedAt.Add(s.opts.Retain)
+		}
 		acked = cur
 		return nil
 	})
@@ -160,6 +184,29 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 		return fmt.Errorf("remove acked %s: %w", acked.name(), err)
 	}
 	s.addUsed(-acked.Size)
+	return nil
+}
+
+// Discard drops a queued item that can never be uploaded (the init segment of a track
+// that has no media segment and whose codec no manifest names, left by a crash), with
+// reason as its last error; its file is deleted.
+func (s *Spool) Discard(it Item, reason string) error {
+	var gone *Item
+	err := s.change(it.Key, func(cur *Item) error {
+		if cur.State != StateSealed && cur.State != StateUploading {
+			return fmt.Errorf("%s is %s: %w", cur.name(), cur.State, ErrState)
+		}
+		cur.State, cur.LastError = StateDiscarded, reason
+		gone = cur
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(s.itemPath(gone)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove discarded %s: %w", gone.name(), err)
+	}
+	s.addUsed(-gone.Size)
 	return nil
 }
 
@@ -181,7 +228,7 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 		if err := putItem(tx, cur); err != nil {
 			return err
 		}
-		if cur.State == StateAcked || cur.State == StateLost {
+		if cur.State == StateAcked || cur.State == StateLost || cur.State == StateDiscarded {
 			return tx.Bucket(bucketPending).Delete(u64(key))
 		}
 		return nil
@@ -189,8 +236,8 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 }
 
 // MarkCompleted records that the server accepted recording id's final manifest. A
-// completed recording stays listed (Stats) until KeepCompleted (or Options.Retain, when
-// longer) has passed; then Open forgets it.
+// completed recording stays listed (Stats) until KeepCompleted (or Options.Retain at
+// completion, when longer) has passed; then Open forgets it.
 func (s *Spool) MarkCompleted(id string) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -207,6 +254,7 @@ func (s *Spool) MarkCompleted(id string) error {
 			return nil
 		}
 		r.Completed, r.CompletedAt = true, s.opts.Now().UTC()
+		r.KeepUntil = r.CompletedAt.Add(max(KeepCompleted, s.opts.Retain))
 		return putRecording(tx, id, r)
 	})
 }
@@ -217,13 +265,12 @@ const KeepCompleted = 24 * time.Hour
 // forgetCompleted forgets the recordings completed longer ago than KeepCompleted and the
 // retention.
 func (s *Spool) forgetCompleted() {
-	keep := max(KeepCompleted, s.opts.Retain)
 	now := s.opts.Now()
 	var old []string
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRecordings).ForEach(func(k, _ []byte) error {
 			r, err := getRecording(tx, string(k))
-			if err == nil && r != nil && r.Completed && now.Sub(r.CompletedAt) > keep {
+			if err == nil && r != nil && r.Completed && now.After(r.KeepUntil) {
 				old = append(old, string(k))
 			}
 			return nil
@@ -254,8 +301,8 @@ type RecordingStats struct {
 	// Acked counts acknowledged items, AckedBytes their sealed bytes.
 	Acked      int
 	AckedBytes int64
-	// Lost counts items whose files went missing.
-	Lost int
+	// Lost counts items whose files went missing; Discarded those Discard dropped.
+	Lost, Discarded int
 }
 
 // Stats returns per-recording counts, oldest recording first (ids are UUIDv7).
@@ -301,6 +348,8 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 				st.AckedBytes += it.Size
 			case StateLost:
 				st.Lost++
+			case StateDiscarded:
+				st.Discarded++
 			}
 			return nil
 		})

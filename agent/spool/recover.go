@@ -204,8 +204,13 @@ func (s *Spool) reconcile() error {
 					s.rep.Requeued++
 					changed = true
 				}
+			case StateDiscarded:
+				if present {
+					remove = append(remove, f.path)
+					used -= f.size
+				}
 			case StateAcked:
-				if present && (s.opts.Retain == 0 || now.Sub(it.AckedAt) > s.opts.Retain) {
+				if present && !now.Before(it.KeepUntil) {
 					remove = append(remove, f.path)
 					used -= f.size
 					s.rep.AckedRemoved++

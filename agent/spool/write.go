@@ -107,6 +107,15 @@ func (r *Recording) Segment(track string, seq int, data []byte, m *manifest.Mani
 	return r.writeManifest(m, false)
 }
 
+// Manifest replaces the recording's sealed manifest with m (the recorder's
+// ManifestWriter), unless a manifest with more segments is already there.
+func (r *Recording) Manifest(m *manifest.Manifest) error {
+	if m == nil || m.ID != r.id {
+		return fmt.Errorf("%w: manifest of another recording given to %s", ErrInvalid, r.id)
+	}
+	return r.writeManifest(m, false)
+}
+
 // Finish writes the final sealed manifest and marks the recording finished; later writes
 // give ErrFinished.
 func (r *Recording) Finish(m *manifest.Manifest) error {
@@ -161,7 +170,8 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 	if rec.Finished {
 		return fmt.Errorf("recording %s: %w", r.id, ErrFinished)
 	}
-	if !finish && segs < rec.ManifestSegments {
+	ready := readyTracks(m)
+	if !finish && (segs < rec.ManifestSegments || segs == rec.ManifestSegments && len(ready) <= len(rec.ReadyTracks)) {
 		return nil
 	}
 	// The server compares digests of what it stores, the sealed bytes: give it those,
@@ -203,6 +213,9 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 			return errors.Join(err, ErrNotFound)
 		}
 		rec.ManifestSegments = max(rec.ManifestSegments, segs)
+		if len(ready) > len(rec.ReadyTracks) {
+			rec.ReadyTracks = ready
+		}
 		if finish {
 			rec.Finished = true
 			rec.FinishedAt = s.opts.Now().UTC()
@@ -213,6 +226,17 @@ func (r *Recording) writeManifest(m *manifest.Manifest, finish bool) error {
 		r.Abandon()
 	}
 	return err
+}
+
+// readyTracks lists the tracks of m whose codec is known.
+func readyTracks(m *manifest.Manifest) []string {
+	var ids []string
+	for _, t := range m.Tracks {
+		if t.Codec != "" {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids
 }
 
 // sealedView copies m with each init and segment digest and size replaced by those of

@@ -39,6 +39,27 @@ type Client struct {
 // the server's problem detail.
 var ErrServer = errors.New("server refused")
 
+// ErrCertificate reports a server whose TLS certificate failed verification: nothing
+// was sent to it.
+var ErrCertificate = errors.New("server certificate not trusted")
+
+// certError turns a failed certificate verification into a sentence that says what to do.
+func certError(host string, err error) error {
+	var cve *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if !errors.As(err, &cve) && !errors.As(err, &unknown) && !errors.As(err, &hostErr) && !errors.As(err, &invalid) {
+		return err
+	}
+	why := err.Error()
+	if cve != nil {
+		why = cve.Err.Error()
+	}
+	return fmt.Errorf("%w: %s presented a certificate that does not verify (%s); nothing was sent. "+
+		"If this is your server with its self-signed certificate, pass --server-ca with its DATA/tls/cert.pem", ErrCertificate, host, why)
+}
+
 // StatusError is an error answer of the server.
 type StatusError struct {
 	Status int
@@ -84,18 +105,45 @@ func NewClient(server, token, caFile string) (*Client, error) {
 		TLSHandshakeTimeout: 15 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{Base: u, Token: token, HTTP: &http.Client{Transport: tr}}, nil
+	hc := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		// The ingest API never redirects; following one could leave https or the server.
+		return fmt.Errorf("the server redirected to %s: refused", req.URL.Redacted())
+	}}
+	return &Client{Base: u, Token: token, HTTP: hc}, nil
+}
+
+// Limiter paces uploaded bytes (a bandwidth limit); nil means no limit.
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+	Burst() int
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, hdr map[string]string, out any) (int, error) {
+	return c.doLimited(ctx, method, path, body, hdr, out, nil)
+}
+
+func (c *Client) doLimited(ctx context.Context, method, path string, body []byte, hdr map[string]string, out any, lim Limiter) (int, error) {
 	u := c.Base.JoinPath(path)
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
+		if lim != nil {
+			rd = &pacedReader{ctx: ctx, r: rd, lim: lim}
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return 0, err
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) {
+			var r io.Reader = bytes.NewReader(body)
+			if lim != nil {
+				r = &pacedReader{ctx: ctx, r: r, lim: lim}
+			}
+			return io.NopCloser(r), nil
+		}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	for k, v := range hdr {
@@ -103,7 +151,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, hdr m
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, certError(c.Base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, manifest.MaxSize))
@@ -139,6 +187,67 @@ func (c *Client) Recipient(ctx context.Context) (*age.X25519Recipient, error) {
 	return seal.ParseRecipient(out.Recipient)
 }
 
+// pacedReader reads no faster than its limiter allows.
+type pacedReader struct {
+	ctx context.Context
+	r   io.Reader
+	lim Limiter
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if n := p.lim.Burst(); len(b) > n {
+		b = b[:n]
+	}
+	n, err := p.r.Read(b)
+	if n > 0 {
+		if werr := p.lim.WaitN(p.ctx, n); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+// SealedManifestType is the Content-Type of a manifest sealed to the tenant's recipient.
+const SealedManifestType = "application/age"
+
+// PutSealedRecording announces a recording with its manifest sealed to the tenant (as
+// the spool holds it); the server opens it.
+func (c *Client) PutSealedRecording(ctx context.Context, id string, sealed []byte) error {
+	_, err := c.do(ctx, http.MethodPut, "/api/v1/recordings/"+id, sealed, map[string]string{"Content-Type": SealedManifestType}, nil)
+	return err
+}
+
+// CompleteSealed hands the server the final manifest, sealed.
+func (c *Client) CompleteSealed(ctx context.Context, id string, sealed []byte) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/recordings/"+id+"/complete", sealed, map[string]string{"Content-Type": SealedManifestType}, nil)
+	return err
+}
+
+// PutSealed uploads sealed bytes whose digest the caller knows (init when seq is 0, else
+// media segment seq), paced by lim (nil: no limit). It succeeds only when the server
+// answers 2xx with that digest.
+func (c *Client) PutSealed(ctx context.Context, recID, track string, seq int, sealed []byte, digest string, lim Limiter) error {
+	path := "/api/v1/recordings/" + recID + "/tracks/" + track + "/segments/" + strconv.Itoa(seq)
+	if seq == 0 {
+		path = "/api/v1/recordings/" + recID + "/tracks/" + track + "/init"
+	}
+	var out struct {
+		Digest string `json:"digest"`
+	}
+	_, err := c.doLimited(ctx, http.MethodPut, path, sealed, map[string]string{
+		"Content-Type": "application/octet-stream", "Content-Digest": digest,
+	}, &out, lim)
+	if err != nil {
+		return err
+	}
+	if out.Digest != digest {
+		return fmt.Errorf("%s: %w: the server acknowledged digest %q, not %q", path, errAckDigest, out.Digest, digest)
+	}
+	return nil
+}
+
+var errAckDigest = errors.New("acknowledged digest differs")
+
 // PutRecording announces a recording (or updates its title, state and tracks).
 func (c *Client) PutRecording(ctx context.Context, m *manifest.Manifest) error {
 	var b bytes.Buffer
@@ -151,30 +260,13 @@ func (c *Client) PutRecording(ctx context.Context, m *manifest.Manifest) error {
 
 // PutInit uploads a track's sealed init segment.
 func (c *Client) PutInit(ctx context.Context, recID, track string, sealed []byte) error {
-	return c.putSealed(ctx, "/api/v1/recordings/"+recID+"/tracks/"+track+"/init", sealed)
+	return c.PutSealed(ctx, recID, track, 0, sealed, manifest.Digest(sealed), nil)
 }
 
 // PutSegment uploads one sealed media segment. It succeeds only when the server
 // answers 2xx with the digest of what was sent.
 func (c *Client) PutSegment(ctx context.Context, recID, track string, seq int, sealed []byte) error {
-	return c.putSealed(ctx, "/api/v1/recordings/"+recID+"/tracks/"+track+"/segments/"+strconv.Itoa(seq), sealed)
-}
-
-func (c *Client) putSealed(ctx context.Context, path string, sealed []byte) error {
-	digest := manifest.Digest(sealed)
-	var out struct {
-		Digest string `json:"digest"`
-	}
-	_, err := c.do(ctx, http.MethodPut, path, sealed, map[string]string{
-		"Content-Type": "application/octet-stream", "Content-Digest": digest,
-	}, &out)
-	if err != nil {
-		return err
-	}
-	if out.Digest != digest {
-		return fmt.Errorf("%s: the server acknowledged digest %q, not %q", path, out.Digest, digest)
-	}
-	return nil
+	return c.PutSealed(ctx, recID, track, seq, sealed, manifest.Digest(sealed), nil)
 }
 
 // Manifest fetches what the server holds of a recording.

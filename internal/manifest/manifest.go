@@ -156,10 +156,12 @@ func (m *Manifest) Validate() error {
 		default:
 			return bad("tracks[%d].kind %q: want camera, screen or audio", i, t.Kind)
 		}
-		if !codecRE.MatchString(t.Codec) {
+		switch {
+		case t.Codec == "" && len(t.Segments) == 0 && t.InitDigest == "":
+			// A track announced before its encoder produced anything: codec unknown yet.
+		case !codecRE.MatchString(t.Codec):
 			return bad("tracks[%d].codec %q: want avc1.PPCCLL or mp4a.40.N", i, t.Codec)
-		}
-		if (t.Kind == KindAudio) != (t.Codec[:4] == "mp4a") {
+		case (t.Kind == KindAudio) != (t.Codec[:4] == "mp4a"):
 			return bad("tracks[%d].codec %q does not fit kind %q", i, t.Codec, t.Kind)
 		}
 		if t.Width < 0 || t.Height < 0 || t.Width > 16384 || t.Height > 16384 || t.Bandwidth < 0 {

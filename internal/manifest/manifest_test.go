@@ -137,6 +137,7 @@ func TestValidate(t *testing.T) {
 		{"track id repeated", func(m *Manifest) { m.Tracks[1].ID = m.Tracks[0].ID }, "tracks[1].id"},
 		{"kind unknown", func(m *Manifest) { m.Tracks[0].Kind = "slides" }, "tracks[0].kind"},
 		{"codec empty", func(m *Manifest) { m.Tracks[0].Codec = "" }, "tracks[0].codec"},
+		{"codec empty with init", func(m *Manifest) { m.Tracks[0].Codec, m.Tracks[0].Segments = "", nil }, "tracks[0].codec"},
 		{"codec hev1", func(m *Manifest) { m.Tracks[0].Codec = "hev1.1.6.L93.B0" }, "tracks[0].codec"},
 		{"codec avc1 short", func(m *Manifest) { m.Tracks[0].Codec = "avc1.64001" }, "tracks[0].codec"},
 		{"codec video on audio", func(m *Manifest) { m.Tracks[1].Codec = "avc1.64001f" }, "tracks[1].codec"},
@@ -220,6 +221,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"mp4a.40.29", func(m *Manifest) { m.Tracks[1].Codec = "mp4a.40.29" }},
 		{"no init digest yet", func(m *Manifest) { m.Tracks[0].InitDigest = "" }},
 		{"track without segments", func(m *Manifest) { m.Tracks[0].Segments = nil }},
+		{"codec unknown before anything was encoded", func(m *Manifest) {
+			m.Tracks[0].Segments, m.Tracks[0].InitDigest, m.Tracks[0].Codec = nil, "", ""
+		}},
 		{"duration of 60", func(m *Manifest) { m.Tracks[0].Segments[0].Duration = 60 }},
 		{"width 16384", func(m *Manifest) { m.Tracks[0].Width, m.Tracks[0].Height = 16384, 16384 }},
 		{"no pauses", func(m *Manifest) { m.Pauses = nil }},
