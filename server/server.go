@@ -175,7 +175,8 @@ func (s *Server) routes() http.Handler {
 	signer := &vod.Signer{Key: s.playbackKey, TTL: time.Duration(s.cfg.PlaybackTTLSeconds) * time.Second}
 	(&vod.Handler{Meta: s.Meta, Blobs: s.Blobs, Keys: s.Keys, Sessions: sessions, Signer: signer, Log: s.log,
 		MaxSegment: s.cfg.MaxSegmentBytes}).Register(mux)
-	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log}).Register(mux)
+	s.registerWeb(mux, sessions, signer)
+	s.registerOAuth(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Meta.Ping(r.Context()); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -53,13 +54,41 @@ Every command takes the configuration flags of serve (and --config FILE); the
 environment variables AULA_* set them too.
 `
 
+// commands are the two-word commands that features register from their own files (in
+// init), with the lines they add to the usage.
+var (
+	commands     = map[string]func(ctx context.Context, env Env, args []string) error{}
+	commandUsage []string
+)
+
+// registerCommand adds "NOUN VERB" with its usage line.
+//
+//lint:ignore U1000 feature files (SSO, OAuth) register their commands with it
+func registerCommand(name, usageLine string, run func(ctx context.Context, env Env, args []string) error) {
+	if _, dup := commands[name]; dup {
+		panic("cli: command " + name + " registered twice")
+	}
+	commands[name] = run
+	commandUsage = append(commandUsage, usageLine)
+}
+
+// fullUsage is the usage with the registered commands' lines.
+func fullUsage() string {
+	if len(commandUsage) == 0 {
+		return usage
+	}
+	lines := append([]string(nil), commandUsage...)
+	sort.Strings(lines)
+	return usage + "\nMore commands:\n" + strings.Join(lines, "\n") + "\n"
+}
+
 // Run runs one command.
 func Run(ctx context.Context, env Env) error {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
 	if len(env.Args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
+		fmt.Fprint(env.Stderr, fullUsage())
 		return ErrUsage
 	}
 	switch strings.Join(env.Args[:min(2, len(env.Args))], " ") {
@@ -74,6 +103,11 @@ func Run(ctx context.Context, env Env) error {
 	case "audit list":
 		return runAudit(ctx, env, env.Args[2:])
 	}
+	if len(env.Args) >= 2 {
+		if run, ok := commands[env.Args[0]+" "+env.Args[1]]; ok {
+			return run(ctx, env, env.Args[2:])
+		}
+	}
 	if env.Args[0] == "user" && len(env.Args) >= 2 {
 		return runUser(ctx, env, env.Args[1], env.Args[2:])
 	}
@@ -81,10 +115,10 @@ func Run(ctx context.Context, env Env) error {
 	case "serve":
 		return runServe(ctx, env, env.Args[1:])
 	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
+		fmt.Fprint(env.Stdout, fullUsage())
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "aula-server: unknown command %q\n\n%s", strings.Join(env.Args, " "), usage)
+	fmt.Fprintf(env.Stderr, "aula-server: unknown command %q\n\n%s", strings.Join(env.Args, " "), fullUsage())
 	return ErrUsage
 }
 

@@ -8,11 +8,12 @@ import (
 )
 
 // accountsVersion is the Go migration that puts the tables of migration 3 under
-// row-level security on PostgreSQL. SchemaVersion is the newest migration.
-const (
-	accountsVersion = 4
-	SchemaVersion   = accountsVersion
-)
+// row-level security on PostgreSQL.
+const accountsVersion = 4
+
+func init() {
+	registerPostgresMigration(accountsVersion, accountsRowLevelSecurity, accountsRowLevelSecurityDown)
+}
 
 // accountTables are the tables migration 3 adds; each carries tenant_id and is read and
 // written only as its tenant, so none needs a lookup policy.

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"sort"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -17,6 +18,53 @@ var migrationFiles embed.FS
 // Migration 2 adds PostgreSQL's row-level security; it is Go because SQLite has no such
 // statements, and it records the version on SQLite too so both schemas count alike.
 const rlsVersion = 2
+
+// pgMigration is a Go migration of statements that only PostgreSQL runs (row-level
+// security); on SQLite it only records its version, so both schemas count alike.
+type pgMigration struct {
+	version  int64
+	up, down func() []string
+}
+
+var pgMigrations = map[int64]pgMigration{}
+
+// registerPostgresMigration adds a PostgreSQL-only migration; each feature's file calls it
+// from init, so features add migrations without sharing a file.
+func registerPostgresMigration(version int64, up, down func() []string) {
+	if _, dup := pgMigrations[version]; dup {
+		panic(fmt.Sprintf("store: migration %d registered twice", version))
+	}
+	pgMigrations[version] = pgMigration{version, up, down}
+}
+
+func init() {
+	registerPostgresMigration(rlsVersion, rowLevelSecurity, rowLevelSecurityDown)
+}
+
+func postgresMigrations() []pgMigration {
+	out := make([]pgMigration, 0, len(pgMigrations))
+	for _, m := range pgMigrations {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out
+}
+
+// SchemaVersion is the newest migration: the highest of the SQL files and the Go ones.
+func SchemaVersion() int64 {
+	v := int64(0)
+	for _, m := range pgMigrations {
+		v = max(v, m.version)
+	}
+	entries, _ := fs.ReadDir(migrationFiles, "migrations")
+	for _, e := range entries {
+		var n int64
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &n); err == nil {
+			v = max(v, n)
+		}
+	}
+	return v
+}
 
 // migrate brings the schema up to date. On PostgreSQL an advisory lock lets several
 // servers start at once against one database.
@@ -41,12 +89,10 @@ func migrate(ctx context.Context, db *sql.DB, dialect string) error {
 	opts := []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
-		goose.WithGoMigrations(goose.NewGoMigration(rlsVersion,
-			&goose.GoFunc{RunTx: run(rowLevelSecurity)},
-			&goose.GoFunc{RunTx: run(rowLevelSecurityDown)}),
-			goose.NewGoMigration(accountsVersion,
-				&goose.GoFunc{RunTx: run(accountsRowLevelSecurity)},
-				&goose.GoFunc{RunTx: run(accountsRowLevelSecurityDown)})),
+	}
+	for _, m := range postgresMigrations() {
+		opts = append(opts, goose.WithGoMigrations(goose.NewGoMigration(m.version,
+			&goose.GoFunc{RunTx: run(m.up)}, &goose.GoFunc{RunTx: run(m.down)})))
 	}
 	gd := goose.DialectSQLite3
 	if dialect == dialectPostgres {

@@ -118,8 +118,8 @@ func TestOpenTwice(t *testing.T) {
 		}
 		var version int64
 		check(t, s2.db.QueryRowContext(ctx, `SELECT MAX(version_id) FROM goose_db_version`).Scan(&version))
-		if version != SchemaVersion {
-			t.Errorf("schema version %d, want %d", version, SchemaVersion)
+		if version != SchemaVersion() {
+			t.Errorf("schema version %d, want %d", version, SchemaVersion())
 		}
 		want := dialectPostgres
 		if strings.HasPrefix(dsn, "sqlite:") {
