@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -53,6 +54,14 @@ func NewWriter(dst io.Writer, recipients ...age.Recipient) (io.WriteCloser, erro
 // Every chunk is authenticated, so a truncated or altered segment gives ErrCorrupt, never
 // partial plaintext.
 func Open(sealed []byte, maxPlain int, identities ...age.Identity) ([]byte, error) {
+	return AppendOpen(nil, sealed, maxPlain, identities...)
+}
+
+// AppendOpen is Open that appends the plaintext to dst and returns the extended slice,
+// so that a caller that opens many segments can reuse one buffer: when dst has the
+// capacity, nothing is allocated for the plaintext. On error it returns nil, and dst's
+// spare capacity may hold part of the plaintext.
+func AppendOpen(dst, sealed []byte, maxPlain int, identities ...age.Identity) ([]byte, error) {
 	if !bytes.HasPrefix(sealed, []byte(magic)) {
 		if bytes.HasPrefix(sealed, []byte(armorMagic)) {
 			return nil, fmt.Errorf("%w: armored age file, want binary", ErrNotSealed)
@@ -72,12 +81,14 @@ func Open(sealed []byte, maxPlain int, identities ...age.Identity) ([]byte, erro
 	if maxPlain > 0 && size > int64(maxPlain) {
 		return nil, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, size, maxPlain)
 	}
-	plain := make([]byte, size)
+	// size is at most len(sealed): age only adds to the plaintext.
+	out := slices.Grow(dst, int(size))
+	plain := out[len(dst) : len(dst)+int(size)]
 	n, err := r.ReadAt(plain, 0)
 	if err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return plain, nil
+	return out[:len(dst)+int(size)], nil
 }
 
 // ParseRecipient parses an age X25519 recipient ("age1…"), as the server publishes it and

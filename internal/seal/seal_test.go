@@ -161,6 +161,41 @@ func TestOpenErrors(t *testing.T) {
 	})
 }
 
+func TestAppendOpen(t *testing.T) {
+	id := newIdentity(t)
+	plain := randomBytes(t, 200<<10)
+	s := sealed(t, plain, id.Recipient())
+	t.Run("into spare capacity", func(t *testing.T) {
+		buf := make([]byte, 3, 3+len(plain))
+		copy(buf, "abc")
+		got, err := AppendOpen(buf, s, 0, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &got[0] != &buf[0] {
+			t.Error("AppendOpen allocated although dst had the capacity")
+		}
+		if string(got[:3]) != "abc" || !bytes.Equal(got[3:], plain) {
+			t.Fatal("AppendOpen did not append the plaintext to dst")
+		}
+	})
+	t.Run("grows", func(t *testing.T) {
+		got, err := AppendOpen([]byte("x"), s, 0, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1+len(plain) || got[0] != 'x' || !bytes.Equal(got[1:], plain) {
+			t.Fatal("AppendOpen did not append the plaintext to dst")
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		got, err := AppendOpen(make([]byte, 0, len(plain)), s[:len(s)-1], 0, id)
+		if !errors.Is(err, ErrCorrupt) || got != nil {
+			t.Fatalf("AppendOpen of a truncated segment = %d bytes, %v; want nil, ErrCorrupt", len(got), err)
+		}
+	})
+}
+
 func TestSealErrors(t *testing.T) {
 	if err := Seal(io.Discard, []byte("x")); !errors.Is(err, ErrNoRecipient) {
 		t.Fatalf("Seal without recipients = %v, want ErrNoRecipient", err)
@@ -271,6 +306,21 @@ func BenchmarkOpen(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Open(s, segmentSize, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendOpen is BenchmarkOpen into one reused buffer, as the server's ingest
+// does it.
+func BenchmarkAppendOpen(b *testing.B) {
+	id := newIdentity(b)
+	s := sealed(b, randomBytes(b, segmentSize), id.Recipient())
+	buf := make([]byte, 0, segmentSize)
+	b.SetBytes(segmentSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := AppendOpen(buf, s, segmentSize, id); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ type Handler struct {
 
 	mu    sync.Mutex
 	inits map[string]media.Init // by tenant/recording/track
+	bufs  sync.Pool             // *[]byte, for upload bodies and their plaintext
 }
 
 // Register adds the ingest routes to mux under /api/v1.
@@ -222,44 +224,120 @@ func (h *Handler) manifestBody(w http.ResponseWriter, r *http.Request, p auth.Pr
 	return id, m, nil
 }
 
+// sealedBody is an upload as readSealed gives it: the sealed bytes as they arrived,
+// their digest and the plaintext. Its buffers come from the handler's pool; release gives
+// them back once nothing refers to them any more.
+type sealedBody struct {
+	sealed []byte
+	digest string // RFC 9530 form, as the answer gives it
+	plain  []byte
+	bufs   [2]*[]byte
+}
+
+// maxPooled is the largest buffer the pool keeps: a 4K screen's segment at a high bit
+// rate fits; a rarer larger one is allocated and dropped.
+const maxPooled = 8 << 20
+
+// minPooled is the smallest buffer allocated for the pool, so that the buffer of a small
+// upload (an init segment) can serve a media segment next.
+const minPooled = 1 << 20
+
+// buffer gives a pooled buffer of at least n bytes' capacity, length 0.
+func (h *Handler) buffer(n int) *[]byte {
+	if n <= maxPooled {
+		// A pooled buffer too small for n is dropped, not put back: the pool would
+		// give it out first again, and every upload would allocate anew.
+		if bp, _ := h.bufs.Get().(*[]byte); bp != nil && cap(*bp) >= n {
+			*bp = (*bp)[:0]
+			return bp
+		}
+	}
+	// Round up, so that segments a little larger than the last ones still fit.
+	b := make([]byte, 0, (max(n, minPooled)+64<<10-1)&^(64<<10-1))
+	return &b
+}
+
+// release gives the body's buffers back to the pool.
+func (h *Handler) release(b *sealedBody) {
+	for i, bp := range b.bufs {
+		if bp != nil && cap(*bp) <= maxPooled {
+			h.bufs.Put(bp)
+		}
+		b.bufs[i] = nil
+	}
+	b.sealed, b.plain = nil, nil
+}
+
 // readSealed reads a sealed upload whole (bounded), checks its Content-Digest and opens
-// it with the tenant's identity. It returns the sealed bytes, their digest text and the
-// plaintext.
-func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (sealed []byte, digest string, plain []byte, err error) {
+// it with the tenant's identity. The caller releases what it returns.
+func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (_ *sealedBody, err error) {
 	want, err := manifest.ParseContentDigest(r.Header.Get("Content-Digest"))
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	if r.ContentLength > h.Limits.MaxSegment {
-		return nil, "", nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, r.ContentLength, h.Limits.MaxSegment)
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, r.ContentLength, h.Limits.MaxSegment)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	b := &sealedBody{}
+	defer func() {
+		if err != nil {
+			h.release(b)
+		}
+	}()
+	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxSegment)
+	if r.ContentLength >= 0 {
+		// The server holds the body to its Content-Length: read it into a buffer of
+		// that size, which is all there is.
+		b.bufs[0] = h.buffer(int(r.ContentLength))
+		b.sealed = (*b.bufs[0])[:r.ContentLength]
+		_, err = io.ReadFull(body, b.sealed)
+	} else {
+		b.bufs[0] = h.buffer(1 << 20)
+		b.sealed, err = readAll(body, b.bufs[0])
 	}
-	_, err = io.Copy(&buf, http.MaxBytesReader(w, r.Body, h.Limits.MaxSegment))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, "", nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, h.Limits.MaxSegment)
+		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, h.Limits.MaxSegment)
 	case err != nil:
-		return nil, "", nil, fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
+		return nil, fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
 	}
-	sealed = buf.Bytes()
-	sum := sha256.Sum256(sealed)
+	sum := sha256.Sum256(b.sealed)
 	if !bytes.Equal(sum[:], want) {
-		return nil, "", nil, fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
-	}
-	id, err := h.Keys.Identity(r.Context(), p.TenantID)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	plain, err = seal.Open(sealed, int(h.Limits.MaxSegment)*2, id)
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
+		return nil, fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
 	}
 	// The header's digest is the body's now: give it back in our own spelling.
-	return sealed, "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":", plain, nil
+	b.digest = "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+	id, err := h.Keys.Identity(r.Context(), p.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	// The plaintext is shorter than the sealed bytes.
+	b.bufs[1] = h.buffer(len(b.sealed))
+	b.plain, err = seal.AppendOpen(*b.bufs[1], b.sealed, int(h.Limits.MaxSegment)*2, id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
+	}
+	return b, nil
+}
+
+// readAll reads r to its end into *bp, growing it as need be, and returns what it read.
+func readAll(r io.Reader, bp *[]byte) ([]byte, error) {
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(cap(buf), 64<<10))
+			*bp = buf
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // track finds the recording's track named in the path.
@@ -290,11 +368,13 @@ func (h *Handler) putInit(w http.ResponseWriter, r *http.Request, p auth.Princip
 		h.fail(w, r, err)
 		return
 	}
-	sealed, digest, plain, err := h.readSealed(w, r, p)
+	body, err := h.readSealed(w, r, p)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	defer h.release(body)
+	sealed, digest, plain := body.sealed, body.digest, body.plain
 	if tr.InitDigest == digest {
 		writeJSON(w, http.StatusOK, map[string]any{"digest": digest, "created": false})
 		return
@@ -345,11 +425,13 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		h.fail(w, r, fmt.Errorf("%w: upload track %q's init segment first", store.ErrConflict, tr.ID))
 		return
 	}
-	sealed, digest, plain, err := h.readSealed(w, r, p)
+	body, err := h.readSealed(w, r, p)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	defer h.release(body)
+	sealed, digest, plain := body.sealed, body.digest, body.plain
 	init, err := h.initOf(r.Context(), p, rec.ID, tr)
 	if err != nil {
 		h.fail(w, r, err)
