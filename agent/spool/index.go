@@ -43,6 +43,8 @@ const (
 	// StateSealed: on disk, waiting for upload.
 	StateSealed State = "sealed"
 	// StateUploading: an uploader took it (MarkUploading) and has not reported back.
+	// Items and Stats report it; the index never holds it (older indexes may, and Open
+	// puts such items back to sealed).
 	StateUploading State = "uploading"
 	// StateAcked: the server acknowledged it with a matching digest.
 	StateAcked State = "acked"

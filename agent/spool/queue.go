@@ -33,7 +33,7 @@ func (s *Spool) Pending(ctx context.Context, limit int) ([]Item, error) {
 			if err != nil {
 				return err
 			}
-			if it.State != StateSealed {
+			if it.State != StateSealed || s.isTaken(it.Key) {
 				continue
 			}
 			items = append(items, *it)
@@ -57,6 +57,9 @@ func (s *Spool) Items(id string) ([]Item, error) {
 		return tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {
 			it, err := decodeItem(binary.BigEndian.Uint64(k), v)
 			if err == nil && it.Recording == id {
+				if it.State == StateSealed && s.isTaken(it.Key) {
+					it.State = StateUploading
+				}
 				items = append(items, *it)
 			}
 			return err
@@ -118,27 +121,67 @@ func (s *Spool) ManifestInfo(id string) (sealed []byte, ready []string, err erro
 	return b, ready, err
 }
 
-// MarkUploading records that an uploader took it: it leaves Pending and its attempts
-// count up. Only a sealed item can be taken.
+// MarkUploading records that an uploader took it: it leaves Pending until MarkFailed
+// or MarkAcked. Only a sealed item can be taken. Taking is kept in memory, not in the
+// index: after a crash every taken item is simply sealed again, so writing it down
+// would cost a commit (an fsync) per segment for nothing.
 func (s *Spool) MarkUploading(it Item) error {
-	return s.change(it.Key, func(cur *Item) error {
-		if cur.State != StateSealed {
-			return fmt.Errorf("%s is %s: %w", cur.name(), cur.State, ErrState)
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	var cur *Item
+	if err := s.db.View(func(tx *bolt.Tx) (err error) {
+		cur, err = getItem(tx, it.Key)
+		return err
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur.State != StateSealed || s.taken[it.Key] {
+		state := cur.State
+		if s.taken[it.Key] {
+			state = StateUploading
 		}
-		cur.State = StateUploading
-		cur.Attempts++
-		cur.LastAttemptAt = s.opts.Now().UTC()
-		return nil
-	})
+		return fmt.Errorf("%s is %s: %w", cur.name(), state, ErrState)
+	}
+	s.taken[it.Key] = true
+	return nil
+}
+
+// untake forgets that key was taken.
+func (s *Spool) untake(key uint64) {
+	s.mu.Lock()
+	delete(s.taken, key)
+	s.mu.Unlock()
+}
+
+// isTaken reports whether an uploader holds key.
+func (s *Spool) isTaken(key uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.taken[key]
+}
+
+// attempt counts an upload attempt that MarkFailed or MarkAcked reports.
+func (s *Spool) attempt(cur *Item) {
+	cur.Attempts++
+	cur.LastAttemptAt = s.opts.Now().UTC()
 }
 
 // MarkFailed puts it back in the queue with cause as its last error.
 func (s *Spool) MarkFailed(it Item, cause error) error {
+	taken := s.isTaken(it.Key)
+	defer s.untake(it.Key)
 	return s.change(it.Key, func(cur *Item) error {
 		if cur.State != StateSealed && cur.State != StateUploading {
 			return fmt.Errorf("%s is %s: %w", cur.name(), cur.State, ErrState)
 		}
 		cur.State = StateSealed
+		if taken {
+			s.attempt(cur)
+		}
 		if cause != nil {
 			msg := cause.Error()
 			if len(msg) > 300 {
@@ -157,6 +200,7 @@ func (s *Spool) MarkFailed(it Item, cause error) error {
 // Open's own Options.Retain). Acking an
 // acked item again with the same digest is not an error.
 func (s *Spool) MarkAcked(it Item, digest string) error {
+	taken := s.isTaken(it.Key)
 	var acked *Item
 	err := s.change(it.Key, func(cur *Item) error {
 		switch {
@@ -167,6 +211,9 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 		case cur.State == StateLost:
 			return fmt.Errorf("%s is lost: %w", cur.name(), ErrState)
 		}
+		if taken {
+			s.attempt(cur)
+		}
 		cur.State = StateAcked
 		cur.AckedAt = s.opts.Now().UTC()
 		if s.opts.Retain > 0 {
@@ -175,6 +222,9 @@ func (s *Spool) MarkAcked(it Item, digest string) error {
 		acked = cur
 		return nil
 	})
+	if err == nil {
+		s.untake(it.Key)
+	}
 	if err != nil || acked == nil || s.opts.Retain > 0 {
 		return err
 	}
@@ -203,6 +253,7 @@ func (s *Spool) Discard(it Item, reason string) error {
 	if err != nil {
 		return err
 	}
+	s.untake(it.Key)
 	if err := os.Remove(s.itemPath(gone)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove discarded %s: %w", gone.name(), err)
 	}
@@ -217,7 +268,9 @@ func (s *Spool) change(key uint64, f func(*Item) error) error {
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// Batch lets the acknowledgements of concurrent uploads share one commit; f may
+	// run twice when another change in the batch fails, and is written for that.
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		cur, err := getItem(tx, key)
 		if err != nil {
 			return err
@@ -340,7 +393,7 @@ func (s *Spool) Stats() ([]RecordingStats, error) {
 			case StateSealed, StateUploading:
 				st.Pending++
 				st.PendingBytes += it.Size
-				if it.State == StateUploading {
+				if it.State == StateUploading || s.isTaken(it.Key) {
 					st.Uploading++
 				}
 			case StateAcked:

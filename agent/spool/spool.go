@@ -58,6 +58,7 @@ type Spool struct {
 	used     int64           // bytes of files under segments/, reservations included
 	inflight map[string]bool // segments being written, by name key
 	live     map[string]bool // recordings with a writer in this process, not finished
+	taken    map[uint64]bool // items an uploader holds (MarkUploading), by key
 	dirs     sync.Map        // directories known to exist and synced
 }
 
@@ -86,6 +87,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		log:      o.Log.With("spool", dir),
 		inflight: map[string]bool{},
 		live:     map[string]bool{},
+		taken:    map[uint64]bool{},
 	}
 	if err := os.MkdirAll(filepath.Join(dir, segmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
