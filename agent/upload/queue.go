@@ -199,7 +199,7 @@ func (u *Uploader) step(ctx context.Context, wg *sync.WaitGroup) (next time.Time
 	}
 	next, dispatched, err := u.dispatch(ctx, items, free, wg)
 	if err == nil && dispatched == 0 && free > 0 && len(items) == 64 {
-		if items, err = u.sp.Pending(ctx, 0); err == nil {
+		if items, err = u.sp.Pending(ctx, 0); err == nil && len(items) > 64 {
 			next, dispatched, err = u.dispatch(ctx, items[64:], free, wg)
 		}
 	}
@@ -570,11 +570,14 @@ func (u *Uploader) failed(err error, it *spool.Item) {
 		if st := u.recs[it.Recording]; st != nil {
 			st.announced = false
 		}
-	case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusRequestTimeout && se.Status != http.StatusTooManyRequests && it != nil:
-		u.notBefore[it.Key] = now.Add(u.o.MaxBackoff)
-		u.log.Error("the server refused a segment", "err", err)
+	case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusRequestTimeout && se.Status != http.StatusTooManyRequests:
+		// The server refuses what we send: retrying the same bytes cannot help.
 		u.fatal = err
-		return
+		u.log.Error("the server refused an upload", "err", err)
+		if it != nil {
+			u.notBefore[it.Key] = now.Add(u.o.MaxBackoff)
+			return
+		}
 	}
 	u.failures++
 	u.pauseUntil = now.Add(u.backoff(u.failures))
