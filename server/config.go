@@ -57,6 +57,13 @@ type Config struct {
 	Argon2Time      int `json:"argon2_time" env:"AULA_ARGON2_TIME" flag:"argon2-time"`
 	// LogFormat is "json" (default) or "text".
 	LogFormat string `json:"log_format" env:"AULA_LOG_FORMAT" flag:"log-format"`
+	// OAuthIssuer is the public URL of the OAuth authorization server that agents and
+	// the desktop recorder use: https://HOST[:PORT]/oauth. Empty means that URL on the
+	// host each request names.
+	OAuthIssuer string `json:"oauth_issuer" env:"AULA_OAUTH_ISSUER" flag:"oauth-issuer"`
+	// OAuthDeviceIntervalSeconds is how often a device waiting for its user's approval
+	// (the device grant) may poll.
+	OAuthDeviceIntervalSeconds int `json:"oauth_device_interval_seconds" env:"AULA_OAUTH_DEVICE_INTERVAL_SECONDS" flag:"oauth-device-interval-seconds"`
 }
 
 // Default is the embedded setup: everything under ./aula-data, HTTPS on 127.0.0.1:8443.
@@ -70,6 +77,8 @@ func Default() Config {
 		Argon2MemoryKiB:    19 * 1024,
 		Argon2Time:         2,
 		LogFormat:          "json",
+
+		OAuthDeviceIntervalSeconds: 5,
 	}
 }
 
@@ -148,6 +157,15 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("log_format", "want json or text, not %q", c.LogFormat)
+	}
+	if c.OAuthIssuer != "" {
+		u, err := url.Parse(c.OAuthIssuer)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "/oauth" || u.RawQuery != "" || u.Fragment != "" {
+			return bad("oauth_issuer", "want https://HOST[:PORT]/oauth, not %q", c.OAuthIssuer)
+		}
+	}
+	if c.OAuthDeviceIntervalSeconds < 1 || c.OAuthDeviceIntervalSeconds > 60 {
+		return bad("oauth_device_interval_seconds", "want 1 to 60, not %d", c.OAuthDeviceIntervalSeconds)
 	}
 	return nil
 }

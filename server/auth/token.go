@@ -103,3 +103,19 @@ func Bearer(ctx context.Context, tokens Tokens, r *http.Request, now time.Time) 
 	}
 	return Principal{TenantID: t.TenantID, UserID: t.UserID, Scope: t.Scope, TokenID: t.ID}, nil
 }
+
+// ParseToken checks the form of an Aula secret (an API or access token, a refresh token,
+// an enrollment code, a client secret or an authorization code): "aula_" and 43
+// characters of unpadded base64url (256 bits). It says nothing about whether the secret
+// is known.
+func ParseToken(s string) (string, bool) {
+	rest, ok := strings.CutPrefix(s, tokenPrefix)
+	if !ok || len(rest) != 43 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
+	if err != nil || len(b) != 32 {
+		return "", false
+	}
+	return s, true
+}

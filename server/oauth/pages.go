@@ -1,0 +1,193 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/store"
+)
+
+// page is what the templates show.
+type page struct {
+	Title    string
+	Message  string
+	Email    string
+	ID       string
+	Redirect string
+	UserCode string
+	Error    string
+	SignIn   bool
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self' http://127.0.0.1:* http://[::1]:*; base-uri 'none'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
+		s.opts.Log.Error("render oauth page", "page", name, "err", err)
+	}
+}
+
+// signedIn returns the signed-in user, or answers with a page that asks to sign in.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (store.User, bool) {
+	p, err := s.opts.Sessions.Get(r.Context(), r)
+	if errors.Is(err, auth.ErrNoSession) || errors.Is(err, auth.ErrStage) {
+		s.render(w, http.StatusUnauthorized, "message", page{Title: "Sign in first", SignIn: true,
+			Message: "Sign in to Aula in this browser, then open this page again to let the recorder upload as you."})
+		return store.User{}, false
+	}
+	if err != nil {
+		s.internal(w, err)
+		return store.User{}, false
+	}
+	u, err := s.opts.Store.User(r.Context(), p.TenantID, p.UserID)
+	if err != nil {
+		s.internal(w, err)
+		return store.User{}, false
+	}
+	return u, true
+}
+
+func (s *Server) internal(w http.ResponseWriter, err error) {
+	s.opts.Log.Error("oauth page", "err", err)
+	s.render(w, http.StatusInternalServerError, "message", page{Title: "Something went wrong",
+		Message: "The server could not finish this step. Try again in a moment."})
+}
+
+// pending finds the request the consent page is about, or answers why there is none.
+func (s *Server) pending(w http.ResponseWriter, r *http.Request, id string) (store.AuthRequest, bool) {
+	a, err := s.opts.Store.AuthRequestByID(r.Context(), id)
+	if err == nil && !a.Done && s.opts.Now().Before(a.ExpiresAt) {
+		return a, true
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internal(w, err)
+		return a, false
+	}
+	s.render(w, http.StatusBadRequest, "message", page{Title: "Request expired",
+		Message: "This sign-in request is unknown, used or expired. Start the sign-in again from the recorder."})
+	return a, false
+}
+
+func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.signedIn(w, r)
+	if !ok {
+		return
+	}
+	a, ok := s.pending(w, r, r.URL.Query().Get("id"))
+	if !ok {
+		return
+	}
+	redirect := a.RedirectURI
+	if ru, err := url.Parse(a.RedirectURI); err == nil {
+		redirect = ru.Host
+	}
+	s.render(w, http.StatusOK, "consent", page{Title: "Allow the recorder", Email: u.Email, ID: a.ID, Redirect: redirect})
+}
+
+func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.signedIn(w, r)
+	if !ok {
+		return
+	}
+	a, ok := s.pending(w, r, r.PostFormValue("id"))
+	if !ok {
+		return
+	}
+	if r.PostFormValue("decision") != "allow" {
+		_ = s.opts.Store.DeleteAuthRequest(r.Context(), a.ID)
+		op.AuthRequestError(w, r, authRequest{a}, oidc.ErrAccessDenied().WithDescription("the user said no"), s.provider)
+		return
+	}
+	if err := s.opts.Store.ApproveAuthRequest(r.Context(), a.ID, u.TenantID, u.ID, s.opts.Now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.pending(w, r, "")
+			return
+		}
+		s.internal(w, err)
+		return
+	}
+	// op's callback makes the code and sends the browser to the loopback redirect.
+	http.Redirect(w, r, callbackPath+"?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
+}
+
+// NormalizeUserCode reads a user code as a person types it: any case, with or without
+// the dash, spaces around. It returns the stored form, "BCDF-GHJK", and false for
+// anything that cannot be one.
+func NormalizeUserCode(s string) (string, bool) {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		switch {
+		case r == '-' || r == ' ' || r == '\t':
+		case strings.ContainsRune(op.CharSetBase20, r):
+			if b.Len() == 8 {
+				return "", false
+			}
+			b.WriteRune(r)
+		default:
+			return "", false
+		}
+	}
+	if b.Len() != 8 {
+		return "", false
+	}
+	c := b.String()
+	return c[:4] + "-" + c[4:], true
+}
+
+func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.signedIn(w, r)
+	if !ok {
+		return
+	}
+	code, _ := NormalizeUserCode(r.URL.Query().Get("user_code"))
+	s.render(w, http.StatusOK, "device", page{Title: "Sign in a device", Email: u.Email, UserCode: code})
+}
+
+func (s *Server) device(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.signedIn(w, r)
+	if !ok {
+		return
+	}
+	code, ok := NormalizeUserCode(r.PostFormValue("user_code"))
+	retry := func(msg string) {
+		s.render(w, http.StatusBadRequest, "device", page{Title: "Sign in a device", Email: u.Email, UserCode: code, Error: msg})
+	}
+	if !ok {
+		retry("A code has 8 letters, such as BCDF-GHJK. Type the code your device shows.")
+		return
+	}
+	d, err := s.opts.Store.DeviceCodeByUserCode(r.Context(), code)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		retry("No device is waiting with this code. Check it, or start the sign-in again on the device.")
+		return
+	case err != nil:
+		s.internal(w, err)
+		return
+	case d.State != store.DevicePending || !s.opts.Now().Before(d.ExpiresAt):
+		retry("This code was used or has expired. Start the sign-in again on the device.")
+		return
+	}
+	approve := r.PostFormValue("decision") == "allow"
+	if err := s.opts.Store.DecideDeviceCode(r.Context(), code, approve, u.TenantID, u.ID, s.opts.Now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			retry("This code was used or has expired. Start the sign-in again on the device.")
+			return
+		}
+		s.internal(w, err)
+		return
+	}
+	msg := "The device is signed in as " + u.Email + ". You may close this page."
+	if !approve {
+		msg = "The device was refused. You may close this page."
+	}
+	s.render(w, http.StatusOK, "message", page{Title: "Done", Message: msg})
+}
