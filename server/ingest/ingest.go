@@ -85,6 +85,7 @@ type Handler struct {
 	mu    sync.Mutex
 	inits map[string]media.Init // by tenant/recording/track
 	bufs  sync.Pool             // *[]byte, for upload bodies and their plaintext
+	rows  rowBatcher
 }
 
 // Register adds the ingest routes to mux under /api/v1.
@@ -479,7 +480,7 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		h.fail(w, r, err)
 		return
 	}
-	created, err := h.Meta.PutSegment(r.Context(), p.TenantID, rec.ID, tr.ID, seg)
+	created, err := h.putRow(r.Context(), p.TenantID, rec.ID, tr.ID, seg)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -492,6 +493,18 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 	}
 	writeJSON(w, status, map[string]any{"seq": seq, "digest": digest, "created": created})
+}
+
+// putRow records a segment's row, in a transaction shared with concurrent uploads when
+// the metadata store can.
+func (h *Handler) putRow(ctx context.Context, tenantID, recID, trackID string, seg store.Segment) (bool, error) {
+	sp, ok := h.Meta.(SegmentsPutter)
+	if !ok {
+		return h.Meta.PutSegment(ctx, tenantID, recID, trackID, seg)
+	}
+	row := store.SegmentRow{RecordingID: recID, TrackID: trackID, Segment: seg}
+	h.rows.put(ctx, sp, tenantID, &row)
+	return row.Created, row.Err
 }
 
 // initOf gives the parsed init segment of a track, from memory or the blob store.

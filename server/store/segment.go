@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/aulacapture/aula/internal/manifest"
 	"math"
 	"time"
+
+	"github.com/aulacapture/aula/internal/manifest"
 )
 
 // Segment is one media segment of a track, stored as it arrived (sealed).
@@ -26,53 +28,99 @@ const segmentColumns = `seq, start_sec, duration_sec, size, digest, blob_key, cr
 // digest ErrConflict; an unknown recording or track answers ErrNotFound. Concurrent calls
 // for one sequence number create it once. A zero CreatedAt becomes the current time.
 func (s *Store) PutSegment(ctx context.Context, tenantID, recID, trackID string, seg Segment) (created bool, err error) {
-	switch {
-	case seg.Seq < 0:
-		return false, fmt.Errorf("segment %d: negative sequence number: %w", seg.Seq, ErrInvalid)
-	case seg.Digest == "":
-		return false, fmt.Errorf("segment %d digest empty: %w", seg.Seq, ErrInvalid)
-	case seg.Size < 0 || !finite(seg.Start) || !finite(seg.Duration) || seg.Duration < 0:
-		return false, fmt.Errorf("segment %d: bad size, start or duration: %w", seg.Seq, ErrInvalid)
-	}
-	if err := checkTimes(seg.CreatedAt); err != nil {
+	rows := []SegmentRow{{RecordingID: recID, TrackID: trackID, Segment: seg}}
+	if err := s.PutSegments(ctx, tenantID, rows); err != nil {
 		return false, err
 	}
-	if seg.CreatedAt.IsZero() {
-		seg.CreatedAt = s.now()
+	return rows[0].Created, rows[0].Err
+}
+
+// SegmentRow is one segment for PutSegments, with what became of it.
+type SegmentRow struct {
+	RecordingID, TrackID string
+	Segment              Segment
+	// Created and Err are PutSegment's answer for this row, set by PutSegments.
+	Created bool
+	Err     error
+}
+
+// PutSegments records segments of the tenant's tracks in one transaction, so that one
+// commit (one sync of the database's log) makes them all durable. It sets each row's
+// Created and Err as PutSegment would answer for it alone; a row refused (ErrInvalid,
+// ErrNotFound, ErrConflict) does not keep the others out. It returns an error, and
+// records nothing, when the transaction itself fails.
+func (s *Store) PutSegments(ctx context.Context, tenantID string, rows []SegmentRow) error {
+	now := s.now()
+	todo := make([]*SegmentRow, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		r.Created, r.Err = false, checkSegment(r.Segment)
+		if r.Err == nil {
+			if r.Segment.CreatedAt.IsZero() {
+				r.Segment.CreatedAt = now
+			}
+			todo = append(todo, r)
+		}
 	}
-	err = s.write(ctx, tenantID, func(q querier) error {
-		// Inserting from the track row makes a missing track insert nothing, and ON
-		// CONFLICT makes a concurrent insert of the same seq insert nothing, without an
-		// error in either database; the read below tells the cases apart.
-		n, err := rowsAffected(q.ExecContext(ctx, `
-			INSERT INTO segments (tenant_id, recording_id, track_id, `+segmentColumns+`)
-			SELECT tenant_id, recording_id, id, CAST($4 AS BIGINT), CAST($5 AS DOUBLE PRECISION),
-				CAST($6 AS DOUBLE PRECISION), CAST($7 AS BIGINT), CAST($8 AS TEXT), CAST($9 AS TEXT),
-				CAST($10 AS BIGINT)
-			FROM tracks WHERE tenant_id = $1 AND recording_id = $2 AND id = $3
-			ON CONFLICT (tenant_id, recording_id, track_id, seq) DO NOTHING`,
-			tenantID, recID, trackID, seg.Seq, seg.Start, seg.Duration, seg.Size, seg.Digest, seg.Key,
-			nanos(seg.CreatedAt)))
-		if err != nil {
-			return fmt.Errorf("put segment %d of track %q: %w", seg.Seq, trackID, err)
-		}
-		if n == 1 {
-			created = true
-			return nil
-		}
-		var have string
-		err = q.QueryRowContext(ctx, `SELECT digest FROM segments
-			WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3 AND seq = $4`,
-			tenantID, recID, trackID, seg.Seq).Scan(&have)
-		switch {
-		case err != nil:
-			return notFound(err, "recording %q track %q", recID, trackID)
-		case have != seg.Digest:
-			return fmt.Errorf("segment %d of track %q has another digest: %w", seg.Seq, trackID, ErrConflict)
+	if len(todo) == 0 {
+		return nil
+	}
+	return s.write(ctx, tenantID, func(q querier) error {
+		for _, r := range todo {
+			created, err := putSegment(ctx, q, tenantID, r.RecordingID, r.TrackID, r.Segment)
+			if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+				return err // the database's own failure: the transaction is done for
+			}
+			r.Created, r.Err = created, err
 		}
 		return nil
 	})
-	return created, err
+}
+
+// checkSegment refuses what the segments table must not hold.
+func checkSegment(seg Segment) error {
+	switch {
+	case seg.Seq < 0:
+		return fmt.Errorf("segment %d: negative sequence number: %w", seg.Seq, ErrInvalid)
+	case seg.Digest == "":
+		return fmt.Errorf("segment %d digest empty: %w", seg.Seq, ErrInvalid)
+	case seg.Size < 0 || !finite(seg.Start) || !finite(seg.Duration) || seg.Duration < 0:
+		return fmt.Errorf("segment %d: bad size, start or duration: %w", seg.Seq, ErrInvalid)
+	}
+	return checkTimes(seg.CreatedAt)
+}
+
+// putSegment inserts one segment row in a write transaction of the tenant.
+func putSegment(ctx context.Context, q querier, tenantID, recID, trackID string, seg Segment) (created bool, err error) {
+	// Inserting from the track row makes a missing track insert nothing, and ON CONFLICT
+	// makes a concurrent insert of the same seq insert nothing, without an error in
+	// either database; the read below tells the cases apart.
+	n, err := rowsAffected(q.ExecContext(ctx, `
+		INSERT INTO segments (tenant_id, recording_id, track_id, `+segmentColumns+`)
+		SELECT tenant_id, recording_id, id, CAST($4 AS BIGINT), CAST($5 AS DOUBLE PRECISION),
+			CAST($6 AS DOUBLE PRECISION), CAST($7 AS BIGINT), CAST($8 AS TEXT), CAST($9 AS TEXT),
+			CAST($10 AS BIGINT)
+		FROM tracks WHERE tenant_id = $1 AND recording_id = $2 AND id = $3
+		ON CONFLICT (tenant_id, recording_id, track_id, seq) DO NOTHING`,
+		tenantID, recID, trackID, seg.Seq, seg.Start, seg.Duration, seg.Size, seg.Digest, seg.Key,
+		nanos(seg.CreatedAt)))
+	if err != nil {
+		return false, fmt.Errorf("put segment %d of track %q: %w", seg.Seq, trackID, err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	var have string
+	err = q.QueryRowContext(ctx, `SELECT digest FROM segments
+		WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3 AND seq = $4`,
+		tenantID, recID, trackID, seg.Seq).Scan(&have)
+	switch {
+	case err != nil:
+		return false, notFound(err, "recording %q track %q", recID, trackID)
+	case have != seg.Digest:
+		return false, fmt.Errorf("segment %d of track %q has another digest: %w", seg.Seq, trackID, ErrConflict)
+	}
+	return false, nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -103,6 +103,64 @@ func TestPutSegmentConcurrent(t *testing.T) {
 	})
 }
 
+func TestPutSegments(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a, b := tenant(t, s, "a"), tenant(t, s, "b")
+		must[bool](t)(s.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+		must[bool](t)(s.PutRecording(ctx, lecture(b.ID, "rec", t0)))
+		seg := func(seq int, digest string) Segment {
+			return Segment{Seq: seq, Start: float64(2 * seq), Duration: 2, Size: 1000, Digest: digest, Key: fmt.Sprint("k", seq)}
+		}
+		must[bool](t)(s.PutSegment(ctx, a.ID, "rec", "cam", seg(1, "one")))
+		freeze(s, t0.Add(time.Hour))
+		rows := []SegmentRow{
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(2, "two")},
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(1, "one")},   // a repeat
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(1, "other")}, // a conflict
+			{RecordingID: "rec", TrackID: "mic", Segment: seg(2, "two")},   // another track
+			{RecordingID: "rec", TrackID: "scr", Segment: seg(3, "three")}, // no such track
+			{RecordingID: "nope", TrackID: "cam", Segment: seg(3, "three")},
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(-1, "bad")},
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(4, "")},
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(3, "three")},
+			{RecordingID: "rec", TrackID: "cam", Segment: seg(3, "three")}, // the same twice in one batch
+		}
+		check(t, s.PutSegments(ctx, a.ID, rows))
+		want := []struct {
+			created bool
+			err     error
+		}{{true, nil}, {false, nil}, {false, ErrConflict}, {true, nil}, {false, ErrNotFound}, {false, ErrNotFound},
+			{false, ErrInvalid}, {false, ErrInvalid}, {true, nil}, {false, nil}}
+		for i, w := range want {
+			if rows[i].Created != w.created || !errors.Is(rows[i].Err, w.err) || (w.err == nil) != (rows[i].Err == nil) {
+				t.Errorf("row %d: created %v, err %v; want %v, %v", i, rows[i].Created, rows[i].Err, w.created, w.err)
+			}
+		}
+		var seqs []int
+		for _, sg := range must[[]Segment](t)(s.Segments(ctx, a.ID, "rec", "cam")) {
+			seqs = append(seqs, sg.Seq)
+			if sg.Seq != 1 && !sg.CreatedAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("segment %d created at %v, want the batch's time", sg.Seq, sg.CreatedAt)
+			}
+		}
+		if !reflect.DeepEqual(seqs, []int{1, 2, 3}) {
+			t.Errorf("track cam holds %v, want [1 2 3]", seqs)
+		}
+		// A batch is the tenant's: the other tenant's recording of the same id is not
+		// reached, and an empty batch is no error.
+		other := []SegmentRow{{RecordingID: "rec", TrackID: "cam", Segment: seg(5, "five")}}
+		check(t, s.PutSegments(ctx, b.ID, other))
+		if !other[0].Created {
+			t.Errorf("tenant b's row: %+v", other[0])
+		}
+		if segs := must[[]Segment](t)(s.Segments(ctx, a.ID, "rec", "cam")); len(segs) != 3 {
+			t.Errorf("tenant a's track holds %d segments after tenant b's batch, want 3", len(segs))
+		}
+		check(t, s.PutSegments(ctx, a.ID, nil))
+	})
+}
+
 func TestSegmentsOrder(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
