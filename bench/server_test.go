@@ -16,16 +16,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
+
+	"github.com/aulacapture/aula/server/auth"
 )
 
-// goBuild builds the command in ../cmd/name into dir and returns the binary's path.
+// goBuild builds the command in ../cmd/name into dir and returns the binary's path. With
+// AULA_BENCH_BIN set, it builds into that directory instead and the binaries stay there,
+// so that a profiler (perf record -p) can read their symbols after the run.
 func goBuild(b *testing.B, dir, name string) string {
 	b.Helper()
+	if keep := os.Getenv("AULA_BENCH_BIN"); keep != "" {
+		dir = keep
+	}
 	bin := filepath.Join(dir, name)
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/"+name).CombinedOutput(); err != nil {
 		b.Fatalf("build %s: %v: %s", name, err, out)
@@ -237,9 +247,10 @@ func proto(ctx context.Context, client *http.Client, url string) (string, error)
 	return resp.Proto, nil
 }
 
-// mediaPlaylist signs in to the web pages as a viewer, opens a recording's player page
-// and returns the viewer's client (it holds the session cookie) with the URL of the
-// first media playlist that the page's master playlist names.
+// mediaPlaylist signs in to the web pages as a viewer (through the first sign-in's
+// forced steps: a new password, and 2FA for an administrator), opens a recording's
+// player page and returns the viewer's client (it holds the session cookie) with the URL
+// of the first media playlist that the page's master playlist names.
 func mediaPlaylist(ctx context.Context, base, certFile string, a account, recID string) (*http.Client, string, error) {
 	client, err := trustingClient(certFile)
 	if err != nil {
@@ -248,10 +259,8 @@ func mediaPlaylist(ctx context.Context, base, certFile string, a account, recID 
 	if client.Jar, err = cookiejar.New(nil); err != nil {
 		return nil, "", err
 	}
-	form := url.Values{"email": {a.email}, "password": {a.password}}
-	// A good sign-in redirects to the list of recordings; a bad one answers 401.
-	if _, err := get(ctx, client, base+"/signin", form); err != nil {
-		return nil, "", fmt.Errorf("sign in: %w", err)
+	if err := firstSignIn(ctx, client, base, a); err != nil {
+		return nil, "", err
 	}
 	page, err := get(ctx, client, base+"/recordings/"+recID, nil)
 	if err != nil {
@@ -282,30 +291,75 @@ func mediaPlaylist(ctx context.Context, base, certFile string, a account, recID 
 	return nil, "", fmt.Errorf("the master playlist names no media playlist:\n%s", list)
 }
 
+// secretRe finds the TOTP secret on the 2FA set-up page.
+var secretRe = regexp.MustCompile(`name="secret" value="([A-Z2-7]{32})"`)
+
+// firstSignIn signs in with the one-time password that admin create printed, sets a new
+// password when the server asks for one, and sets up 2FA when it asks for that.
+func firstSignIn(ctx context.Context, client *http.Client, base string, a account) error {
+	// A good sign-in redirects; a bad one answers 401.
+	at, _, err := browse(ctx, client, base+"/signin", url.Values{"email": {a.email}, "password": {a.password}})
+	if err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	if at == "/account/password" {
+		pw := "a long passphrase for the ingest benchmark"
+		if at, _, err = browse(ctx, client, base+"/account/password", url.Values{"current": {a.password}, "new": {pw}, "confirm": {pw}}); err != nil {
+			return fmt.Errorf("forced password change: %w", err)
+		}
+	}
+	if at == "/account/2fa" {
+		_, page, err := browse(ctx, client, base+"/account/2fa", nil)
+		if err != nil {
+			return fmt.Errorf("2FA set-up page: %w", err)
+		}
+		m := secretRe.FindStringSubmatch(page)
+		if m == nil {
+			return errors.New("the 2FA set-up page shows no secret")
+		}
+		code, err := auth.TOTPCode(m[1], time.Now(), 6, otp.AlgorithmSHA1)
+		if err != nil {
+			return err
+		}
+		if _, _, err := browse(ctx, client, base+"/account/2fa", url.Values{"secret": {m[1]}, "code": {code}}); err != nil {
+			return fmt.Errorf("2FA set-up: %w", err)
+		}
+	}
+	return nil
+}
+
 // get GETs url (or POSTs form, when not nil) and returns the body of a 200 answer.
 func get(ctx context.Context, client *http.Client, url string, form url.Values) (string, error) {
+	_, body, err := browse(ctx, client, url, form)
+	return body, err
+}
+
+// browse GETs url (or POSTs form, when not nil), following redirects, and returns the
+// path it ended at and the body of a 200 answer there.
+func browse(ctx context.Context, client *http.Client, url string, form url.Values) (string, string, error) {
 	method, body := http.MethodGet, io.Reader(nil)
 	if form != nil {
 		method, body = http.MethodPost, strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
+	at := resp.Request.URL.Path
 	if resp.StatusCode != http.StatusOK {
-		return string(data), fmt.Errorf("%s %s: HTTP %d: %.200s", method, resp.Request.URL.Path, resp.StatusCode, data)
+		return at, string(data), fmt.Errorf("%s %s: HTTP %d: %.200s", method, at, resp.StatusCode, data)
 	}
-	return string(data), nil
+	return at, string(data), nil
 }
