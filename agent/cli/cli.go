@@ -43,6 +43,9 @@ Usage:
   aula-agent export --recovery-key FILE OUTDIR
                                        decrypt the spool with the admin's recovery key
   aula-agent recovery-key new FILE     make a recovery key; prints the recipient for --recovery-recipient
+  aula-agent enroll --server URL CODE  trade an administrator's enrollment code for this room PC's credential
+  aula-agent login --server URL [--device]
+                                       sign in as yourself (browser on this PC, or a code with --device)
   aula-agent version                   print the version
 
 Run 'aula-agent COMMAND --help' for a command's flags.
@@ -75,6 +78,10 @@ func Run(ctx context.Context, env Env) error {
 		return runExport(ctx, env, args)
 	case "recovery-key":
 		return runRecoveryKey(env, args)
+	case "enroll":
+		return runEnroll(ctx, env, args)
+	case "login":
+		return runLogin(ctx, env, args)
 	case "version":
 		fmt.Fprintln(env.Stdout, "aula-agent", Version)
 		return nil

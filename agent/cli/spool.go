@@ -89,11 +89,27 @@ func (f *serverFlags) client(env Env, cmd string) (*upload.Client, error) {
 	if f.token == "" {
 		f.token = env.Getenv("AULA_TOKEN")
 	}
-	if f.token == "" {
-		fmt.Fprintf(env.Stderr, "%s needs an API token: set AULA_TOKEN or pass --token.\n", cmd)
+	if f.token != "" {
+		return upload.NewClient(f.server, f.token, f.ca)
+	}
+	// No token given: the credential of aula-agent enroll or login, if there is one.
+	cred, err := loadCredential(f.dataDir(env), "")
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(env.Stderr, "%s needs a credential: run aula-agent enroll or aula-agent login, or set AULA_TOKEN or pass --token.\n", cmd)
 		return nil, ErrUsage
 	}
-	return upload.NewClient(f.server, f.token, f.ca)
+	if err != nil {
+		return nil, err
+	}
+	c, err := upload.NewClient(f.server, "", f.ca)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSuffix(cred.Server, "/") != strings.TrimSuffix(c.Base.String(), "/") {
+		return nil, fmt.Errorf("the credential in %s is for %s, not %s: enroll or log in again for this server", f.dataDir(env), cred.Server, c.Base)
+	}
+	c.Tokens = tokenSource(c, cred, func(cr Credential) error { return saveCredential(f.dataDir(env), "", cr) })
+	return c, nil
 }
 
 func (f *serverFlags) uploader(sp *spool.Spool, c *upload.Client, log *slog.Logger) *upload.Uploader {

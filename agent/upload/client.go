@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/oauth2"
 
 	"github.com/aulacapture/aula/internal/manifest"
 	"github.com/aulacapture/aula/internal/seal"
@@ -31,6 +32,10 @@ type Client struct {
 	Base *url.URL
 	// Token is the API token (ingest scope).
 	Token string
+	// Tokens, when set, gives a fresh OAuth access token for each request instead of
+	// Token (an enrolled agent's client credentials, or a signed-in recorder's refresh
+	// token).
+	Tokens oauth2.TokenSource
 	// HTTP sends the requests; it must verify the server's certificate.
 	HTTP *http.Client
 }
@@ -58,6 +63,19 @@ func certError(host string, err error) error {
 	}
 	return fmt.Errorf("%w: %s presented a certificate that does not verify (%s); nothing was sent. "+
 		"If this is your server with its self-signed certificate, pass --server-ca with its DATA/tls/cert.pem", ErrCertificate, host, why)
+}
+
+// ErrCredential reports that the server refused the agent's OAuth credential: revoked,
+// or the sign-in expired.
+var ErrCredential = errors.New("the server refused this agent's credential")
+
+// tokenError explains a failure to get an access token.
+func tokenError(host string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {
+		return fmt.Errorf("%w (%s): it was revoked, or the sign-in expired; enroll again with 'aula-agent enroll' or sign in with 'aula-agent login'", ErrCredential, re.ErrorCode)
+	}
+	return fmt.Errorf("get an access token from %s: %w", host, certError(host, err))
 }
 
 // StatusError is an error answer of the server.
@@ -145,7 +163,15 @@ func (c *Client) doLimited(ctx context.Context, method, path string, body []byte
 			return io.NopCloser(r), nil
 		}
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	token := c.Token
+	if c.Tokens != nil {
+		t, err := c.Tokens.Token()
+		if err != nil {
+			return 0, tokenError(c.Base.Host, err)
+		}
+		token = t.AccessToken
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -287,3 +313,7 @@ func (c *Client) Complete(ctx context.Context, m *manifest.Manifest) error {
 	_, err := c.do(ctx, http.MethodPost, "/api/v1/recordings/"+m.ID+"/complete", b.Bytes(), map[string]string{"Content-Type": "application/json"}, nil)
 	return err
 }
+
+// CertError turns a failed certificate verification of host into a sentence that says
+// what to do; other errors come back as they are.
+func CertError(host string, err error) error { return certError(host, err) }
