@@ -196,6 +196,55 @@ func TestAppendOpen(t *testing.T) {
 	})
 }
 
+// TestOpenMatchesAge opens sealed segments cut, extended and altered at every place
+// where the STREAM format has an edge, and checks that Open accepts exactly what age's
+// own reader accepts, with the same plaintext.
+func TestOpenMatchesAge(t *testing.T) {
+	id := newIdentity(t)
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 2 * chunkSize, 2*chunkSize + 17} {
+		good := sealed(t, randomBytes(t, size), id.Recipient())
+		h, err := age.ExtractHeader(bytes.NewReader(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := len(h)
+		var cases [][]byte
+		for _, cut := range []int{0, 1, 15, 16, 17, 16 + encChunkSize - 1, 16 + encChunkSize, 16 + encChunkSize + 1, 16 + 2*encChunkSize} {
+			if hdr+cut <= len(good) {
+				cases = append(cases, good[:hdr+cut])
+			}
+		}
+		cases = append(cases, good, append(bytes.Clone(good), 0), append(bytes.Clone(good), make([]byte, 16)...))
+		for _, i := range []int{hdr - 1, hdr, hdr + 16, len(good) - 17, len(good) - 1} {
+			if i >= 0 && i < len(good) {
+				b := bytes.Clone(good)
+				b[i] ^= 0x80
+				cases = append(cases, b)
+			}
+		}
+		for i, c := range cases {
+			got, err := Open(c, 0, id)
+			want, werr := ageOpen(c, id)
+			if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
+				t.Errorf("size %d case %d (%d bytes): Open gave %d bytes, %v; age %d bytes, %v", size, i, len(c), len(got), err, len(want), werr)
+			}
+		}
+	}
+}
+
+// ageOpen is Open as age's own reader does it, the reference.
+func ageOpen(sealed []byte, id age.Identity) ([]byte, error) {
+	r, size, err := age.DecryptReaderAt(bytes.NewReader(sealed), int64(len(sealed)), id)
+	if err != nil {
+		return nil, err
+	}
+	plain := make([]byte, size)
+	if n, err := r.ReadAt(plain, 0); err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
+		return nil, err
+	}
+	return plain, nil
+}
+
 func TestSealErrors(t *testing.T) {
 	if err := Seal(io.Discard, []byte("x")); !errors.Is(err, ErrNoRecipient) {
 		t.Fatalf("Seal without recipients = %v, want ErrNoRecipient", err)
@@ -273,6 +322,14 @@ func FuzzOpen(f *testing.F) {
 		}
 		if err != nil && plain != nil {
 			t.Fatal("plaintext with an error")
+		}
+		// What age's own reader opens, Open opens the same, and nothing else (the
+		// armored form aside, which Open refuses on purpose).
+		if bytes.HasPrefix(b, []byte(magic)) && len(b) < 1<<20 {
+			want, werr := ageOpen(b, id)
+			if (err == nil) != (werr == nil) || !bytes.Equal(plain, want) {
+				t.Fatalf("Open: %d bytes, %v; age: %d bytes, %v", len(plain), err, len(want), werr)
+			}
 		}
 	})
 }
