@@ -1,9 +1,13 @@
 package server
 
 import (
+	"errors"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/sso"
 	"github.com/aulacapture/aula/server/vod"
 	"github.com/aulacapture/aula/server/web"
 )
@@ -11,5 +15,58 @@ import (
 // registerWeb registers the pages: sign-in (and single sign-on), recordings, player,
 // account and admin pages.
 func (s *Server) registerWeb(mux *http.ServeMux, sessions *auth.Sessions, signer *vod.Signer) {
-	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log}).Register(mux)
+	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
+		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta}).Register(mux)
+}
+
+// NewSSO returns single sign-on with each tenant's OpenID Connect provider, on the
+// server's stores and keys, for the pages (made once, with the routes) and the command
+// line.
+func (s *Server) NewSSO() *sso.Service {
+	return &sso.Service{Store: s.Meta, Sealer: auth.TenantSealer{Keys: s.Keys, Tenants: s.Meta}, Audit: s.Accounts(), Log: s.log}
+}
+
+// errHost refuses a request whose Host is not one of the configured hosts.
+var errHost = errors.New("host not configured")
+
+// SSOCallbackPath is where identity providers send the browser back.
+const SSOCallbackPath = "/signin/sso/callback"
+
+// ssoRedirectURI is the exact redirect URI for a sign-in begun by r: https, r's host
+// name only if it is one of the configured hosts, and the port the server listens on
+// (the listener's, never the Host header's). Providers compare redirect URIs exactly,
+// so an administrator registers https://HOST:PORT/signin/sso/callback for each host.
+func (s *Server) ssoRedirectURI(r *http.Request) (string, error) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	ok := false
+	for _, h := range s.cfg.Hosts {
+		if strings.EqualFold(h, host) {
+			ok = true
+			break
+		}
+	}
+	if !ok || host == "" {
+		return "", errHost
+	}
+	port := ""
+	if a, isAddr := r.Context().Value(http.LocalAddrContextKey).(net.Addr); isAddr {
+		_, port, _ = net.SplitHostPort(a.String())
+	}
+	if port == "" {
+		_, port, _ = net.SplitHostPort(s.cfg.Listen)
+	}
+	if port == "" || port == "0" {
+		return "", errHost
+	}
+	if port == "443" {
+		if strings.Contains(host, ":") {
+			return "https://[" + host + "]" + SSOCallbackPath, nil
+		}
+		return "https://" + host + SSOCallbackPath, nil
+	}
+	return "https://" + net.JoinHostPort(host, port) + SSOCallbackPath, nil
 }

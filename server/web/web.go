@@ -18,6 +18,7 @@ import (
 	"github.com/aulacapture/aula/internal/manifest"
 	"github.com/aulacapture/aula/server/auth"
 	"github.com/aulacapture/aula/server/problem"
+	"github.com/aulacapture/aula/server/sso"
 	"github.com/aulacapture/aula/server/store"
 	"github.com/aulacapture/aula/server/vod"
 )
@@ -42,7 +43,15 @@ type Handler struct {
 	Sessions *auth.Sessions
 	Signer   *vod.Signer
 	Log      *slog.Logger
-	pages    map[string]*template.Template
+	// SSO, if set, adds single sign-on: the sign-in page's organisation form, the
+	// provider's callback and the administrators' SSO and groups pages.
+	SSO *sso.Service
+	// RedirectURI is the exact callback URL for single sign-on at the address r came to,
+	// or an error when that address is not one the server is configured for.
+	RedirectURI func(r *http.Request) (string, error)
+	// Groups lists groups for the groups page (with SSO).
+	Groups Groups
+	pages  map[string]*template.Template
 }
 
 // HasPlayer reports whether hls.js was embedded (make setup copies it from npm).
@@ -63,7 +72,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 	}
 	for _, name := range []string{"signin", "recordings", "player", "signin2fa", "password", "twofactor", "recovery",
-		"account", "sessions", "users", "message"} {
+		"account", "sessions", "users", "message", "sso", "ssocontinue", "groups"} {
 		h.pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -86,6 +95,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/keepalive", h.page(full, h.keepalive))
 	mux.HandleFunc("GET /admin/users", h.admin(h.usersPage))
 	mux.HandleFunc("POST /admin/users/{id}/{action}", h.admin(h.userAction))
+	h.registerSSO(mux)
 	mux.HandleFunc("GET /recordings", h.page(full, h.list))
 	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
@@ -122,6 +132,9 @@ type page struct {
 	Sessions     []sessionRow
 	Users        []store.User
 	OneTime      string
+	SSOForm      bool     // the sign-in page offers single sign-on
+	SSOEmail     string   // the address typed into the single sign-on form
+	SSO          *ssoView // the single sign-on and groups pages
 }
 
 // User is the visitor's account, for templates.
@@ -133,6 +146,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.IsAdmin = p.Visitor.user.Role == store.RoleAdmin
 		p.IdleSeconds = h.idleLeft(r, p.Visitor)
 	}
+	p.SSOForm = h.SSO != nil
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	w.Header().Set("Cache-Control", "no-store")
