@@ -216,7 +216,8 @@ func stopAtLoopback(b *browser) *http.Client {
 // and PKCE on a loopback redirect, and with the device grant, through
 // golang.org/x/oauth2, the user approving with plain HTTP requests that carry a signed-in
 // session; its access token uploads, lives at most 15 minutes, and its refresh token
-// rotates: the old one is refused after use, and using it revokes the new one too.
+// rotates: the old one is refused after use, and using it revokes the new one too; a
+// locked account's refresh token is refused.
 func TestRecorderOAuth(t *testing.T) {
 	for name, setup := range backends(t) {
 		t.Run(name, func(t *testing.T) { recorderOAuth(t, setup) })
@@ -318,6 +319,11 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 	if _, err := cfg.DeviceAccessToken(dctx, da); err == nil {
 		t.Error("a device code gave tokens twice")
 	}
+
+	// A locked account's refresh token is refused.
+	runCLI(t, srv.getenv, "user", "lock", "--tenant", "Uni", "--email", "teacher@uni.example")
+	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: dt.RefreshToken}).Token()
+	wantOAuthError(t, "refresh token of a locked account", err, "invalid_grant")
 }
 
 // authorize drives the consent of an authorization request as the signed-in browser b
