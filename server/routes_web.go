@@ -41,6 +41,7 @@ func (s *Server) ssoRedirectURI(r *http.Request) (string, error) {
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		host = h
 	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	ok := false
 	for _, h := range s.cfg.Hosts {

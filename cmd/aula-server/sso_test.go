@@ -40,7 +40,7 @@ func ssoServer(t *testing.T, setup func(*testing.T, *server.Config)) (running, *
 		return srv.getenv(k)
 	}
 	runCLI(t, getenv, "sso", "set", "--tenant", "Uni", "--issuer", idp.issuer, "--client-id", aulaClient,
-		"--group-claim", "groups", "--email-domain", "uni.example")
+		"--scopes", "openid email profile groups", "--group-claim", "groups", "--email-domain", "uni.example")
 	return srv, idp
 }
 
@@ -445,7 +445,7 @@ func TestSSOAdminPage(t *testing.T) {
 		t.Fatalf("SSO page: %s %d, redirect URI shown: %v", at, status, strings.Contains(body, "/signin/sso/callback"))
 	}
 	form := url.Values{"issuer": {"http://idp.uni.example"}, "client_id": {aulaClient}, "client_secret": {aulaSecret},
-		"group_claim": {"groups"}, "email_domain": {"uni.example"}}
+		"scopes": {"openid email groups"}, "group_claim": {"groups"}, "email_domain": {"uni.example"}}
 	if _, status, body := b.do("POST", "/admin/sso", form); status != http.StatusUnprocessableEntity || !strings.Contains(body, "issuer: must be https") {
 		t.Errorf("plain-http issuer: %d, want 422 naming the issuer", status)
 	}

@@ -42,7 +42,7 @@ func runSSOSet(ctx context.Context, env Env, args []string) error {
 	issuer := fs.String("issuer", "", "the provider's issuer `URL`")
 	clientID := fs.String("client-id", "", "Aula's client `ID` at the provider")
 	secretFile := fs.String("client-secret-file", "", "`FILE` holding the client secret (else AULA_SSO_CLIENT_SECRET; neither keeps the stored one)")
-	scopes := fs.String("scopes", "", "scopes to request, separated by spaces (default openid email profile, and the group claim)")
+	scopes := fs.String("scopes", "", "scopes to request, separated by spaces (default openid email profile; add the one your provider gives groups with, often groups)")
 	groupClaim := fs.String("group-claim", "", "the claim that lists the user's groups (empty: no group mapping)")
 	domain := fs.String("email-domain", "", "e-mail `DOMAIN` whose people the sign-in page sends to this provider")
 	noCheck := fs.Bool("no-check", false, "store without reading the provider's discovery document first")

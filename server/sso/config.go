@@ -21,8 +21,8 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	// Scopes are requested at every sign-in; "openid" is added when missing. Default:
-	// openid email profile, plus the group claim's name when one is set (many providers
-	// have a scope of that name).
+	// openid email profile. Providers that give groups only on request need their scope
+	// added (often "groups"); some refuse scopes they do not know, so none is guessed.
 	Scopes []string
 	// GroupClaim names the claim that lists the user's groups, read from the ID token or
 	// else from the userinfo answer; empty means Aula does not map groups.
@@ -50,9 +50,6 @@ func (c Config) Normalized() Config {
 	}
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "email", "profile"}
-		if c.GroupClaim != "" && scopeToken.MatchString(c.GroupClaim) {
-			scopes = append(scopes, c.GroupClaim)
-		}
 	}
 	if !slices.Contains(scopes, "openid") {
 		scopes = append([]string{"openid"}, scopes...)

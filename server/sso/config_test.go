@@ -13,7 +13,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
-	if good.EmailDomain != "uni.example" || !slices.Equal(good.Scopes, []string{"openid", "email", "profile", "groups"}) {
+	if good.EmailDomain != "uni.example" || !slices.Equal(good.Scopes, []string{"openid", "email", "profile"}) {
 		t.Errorf("normalized %+v", good)
 	}
 	if c := (Config{Issuer: "https://x.example", ClientID: "a", Scopes: []string{"email groups"}}).Normalized(); !slices.Equal(c.Scopes, []string{"openid", "email", "groups"}) {
