@@ -131,6 +131,31 @@ func agentEnrollment(t *testing.T, setup func(*testing.T, *server.Config)) {
 		t.Errorf("malformed code: %d", status)
 	}
 
+	// Discovery names this server's endpoints; no other site may read token answers.
+	resp, err := httpsClient(t, srv).Get(srv.url + "/oauth/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disc struct {
+		Issuer        string   `json:"issuer"`
+		TokenEndpoint string   `json:"token_endpoint"`
+		Grants        []string `json:"grant_types_supported"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.Issuer != srv.url+oauth.Prefix || disc.TokenEndpoint != srv.url+oauth.TokenPath {
+		t.Errorf("discovery: %+v %v", disc, err)
+	}
+	req, _ := http.NewRequest("POST", srv.url+oauth.TokenPath, strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if resp, err := httpsClient(t, srv).Do(req); err == nil {
+		resp.Body.Close()
+		if acao := resp.Header.Get("Access-Control-Allow-Origin"); acao != "" {
+			t.Errorf("token endpoint allows the origin %q", acao)
+		}
+	}
+
 	ctx := oauthCtx(t, srv)
 	cc := clientcredentials.Config{ClientID: cred.ClientID, ClientSecret: cred.ClientSecret, TokenURL: srv.url + oauth.TokenPath,
 		Scopes: []string{"ingest"}}
