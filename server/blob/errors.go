@@ -11,3 +11,6 @@ var ErrBadKey = errors.New("bad blob key")
 
 // ErrSizeMismatch reports a Put body whose length differs from the size given.
 var ErrSizeMismatch = errors.New("blob size mismatch")
+
+// errStagedDone reports a Commit of a Staged object that was committed or discarded.
+var errStagedDone = errors.New("staged object already committed or discarded")

@@ -38,6 +38,7 @@ type FS struct {
 
 var (
 	_ Store   = (*FS)(nil)
+	_ Stager  = (*FS)(nil)
 	_ Deleter = (*FS)(nil)
 	_ Lister  = (*FS)(nil)
 	_ Stater  = (*FS)(nil)
@@ -88,33 +89,86 @@ func rel(key Key) (string, error) {
 // data bypasses the page cache (O_DIRECT), where the filesystem allows; elsewhere it is a
 // ".tmp-" file renamed over the key. Concurrent Puts into one directory share directory
 // syncs (see dirSyncs), but each returns only after a sync that began after its own
-// file was named.
-func (s *FS) Put(ctx context.Context, key Key, r io.Reader, size int64) (err error) {
-	p, err := rel(key)
+// file was named. Put is Stage then Commit.
+func (s *FS) Put(ctx context.Context, key Key, r io.Reader, size int64) error {
+	st, err := s.Stage(ctx, key, r, size)
 	if err != nil {
 		return err
 	}
+	defer st.Discard()
+	return st.Commit(ctx)
+}
+
+// Stage does the first half of Put: the object's bytes are written and synced, but
+// still nameless (or under a temporary name) in the key's directory.
+func (s *FS) Stage(ctx context.Context, key Key, r io.Reader, size int64) (Staged, error) {
+	p, err := rel(key)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkSize(size); err != nil {
-		return err
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, context.Cause(ctx))
+		return nil, fmt.Errorf("put %s: %w", key, context.Cause(ctx))
 	}
 	dir := filepath.Dir(p)
 	d, err := s.openDir(dir)
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	defer d.Close()
-	if err := s.sys.write(ctx, s.root, d, dir, filepath.Base(p), newExactReader(ctx, r, size), size); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+	f, err := s.sys.write(ctx, s.root, d, dir, newExactReader(ctx, r, size), size)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	return &fsStaged{fs: s, key: key, dir: dir, name: filepath.Base(p), d: d, f: f}, nil
+}
+
+// fsStaged is an object that FS.Stage wrote.
+type fsStaged struct {
+	fs        *FS
+	key       Key
+	dir, name string
+	d         *os.File // the directory
+	f         *tempFile
+}
+
+var _ Staged = (*fsStaged)(nil)
+
+// Commit names the object and syncs the directory, sharing the sync with concurrent
+// Commits into the directory.
+func (t *fsStaged) Commit(ctx context.Context) error {
+	if t.f == nil {
+		return fmt.Errorf("put %s: %w", t.key, errStagedDone)
+	}
+	defer t.Discard()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", t.key, context.Cause(ctx))
+	}
+	err := t.f.publish(t.name)
+	t.f = nil
+	if err != nil {
+		return fmt.Errorf("put %s: %w", t.key, err)
 	}
 	// The object is in place now; a failed directory sync only weakens durability, but
 	// the caller must hear of it, since it may acknowledge the upload.
-	if err := s.syncs.sync(dir, d.Sync); err != nil {
-		return fmt.Errorf("put %s: sync directory: %w", key, err)
+	if err := t.fs.syncs.sync(t.dir, t.d.Sync); err != nil {
+		return fmt.Errorf("put %s: sync directory: %w", t.key, err)
 	}
 	return nil
+}
+
+// Discard drops the object unless Commit named it, and releases the directory.
+func (t *fsStaged) Discard() {
+	if t.f != nil {
+		t.f.discard()
+		t.f = nil
+	}
+	if t.d != nil {
+		t.d.Close()
+		t.d = nil
+	}
 }
 
 // openDir opens the directory dir, creating it and its missing parents first if need be.

@@ -45,25 +45,32 @@ type fsSys struct {
 	chunks   sync.Pool   // *[]byte of chunkSize, aligned to directAlign
 }
 
-// write stores r (exactly size bytes, r checks) as name in the directory d: data
-// synced to disk, then named.
-func (s *fsSys) write(ctx context.Context, _ *os.Root, d *os.File, _, name string, r io.Reader, size int64) (err error) {
+// tempFile is a file that write made in a directory, its data synced but not named yet
+// (or named with a temporary name).
+type tempFile struct {
+	fd  int
+	dfd int    // the directory, which the caller keeps open
+	tmp string // the temporary name, when the file has one
+}
+
+// write stores r (exactly size bytes, r checks) in a new file in the directory d: data
+// synced to disk, not named yet.
+func (s *fsSys) write(_ context.Context, _ *os.Root, d *os.File, _ string, r io.Reader, size int64) (_ *tempFile, err error) {
 	dfd := int(d.Fd())
 	s.probe.Do(func() { s.tmpfile = probeTmpfile(dfd) })
 	flags := unix.O_WRONLY | unix.O_CLOEXEC
 	direct := !s.noDirect.Load() && size >= directAlign
-	var fd int
-	tmp := "" // the temporary name, when the file has one
+	t := &tempFile{fd: -1, dfd: dfd}
 	for {
 		var dflag int
 		if direct {
 			dflag = unix.O_DIRECT
 		}
 		if s.tmpfile {
-			fd, err = unix.Openat(dfd, ".", flags|unix.O_TMPFILE|dflag, filePerm)
+			t.fd, err = unix.Openat(dfd, ".", flags|unix.O_TMPFILE|dflag, filePerm)
 		} else {
-			tmp = tmpName()
-			fd, err = unix.Openat(dfd, tmp, flags|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|dflag, filePerm)
+			t.tmp = tmpName()
+			t.fd, err = unix.Openat(dfd, t.tmp, flags|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|dflag, filePerm)
 		}
 		if direct && errors.Is(err, unix.EINVAL) {
 			// The filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE ones).
@@ -74,46 +81,60 @@ func (s *fsSys) write(ctx context.Context, _ *os.Root, d *os.File, _, name strin
 		break
 	}
 	if err != nil {
-		return fmt.Errorf("create: %w", err)
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	defer func() {
-		if fd >= 0 {
-			_ = unix.Close(fd)
-		}
-		if err != nil && tmp != "" {
-			_ = unix.Unlinkat(dfd, tmp, 0)
+		if err != nil {
+			t.discard()
 		}
 	}()
-	if err := s.copyTo(fd, r, size, direct); err != nil {
-		return err
+	if err := s.copyTo(t.fd, r, size, direct); err != nil {
+		return nil, err
 	}
-	if err := unix.Fdatasync(fd); err != nil {
-		return fmt.Errorf("sync: %w", err)
+	if err := unix.Fdatasync(t.fd); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
-	}
-	if tmp == "" {
+	return t, nil
+}
+
+// publish names the file name in its directory, replacing any file there, and closes it.
+func (t *tempFile) publish(name string) (err error) {
+	defer func() {
+		if err != nil {
+			t.discard()
+		} else {
+			_ = unix.Close(t.fd)
+		}
+	}()
+	if t.tmp == "" {
 		// Link the unnamed file under its key. linkat does not replace: an object that
 		// is there already is replaced by a rename from a temporary name.
-		proc := "/proc/self/fd/" + strconv.Itoa(fd)
-		err = unix.Linkat(unix.AT_FDCWD, proc, dfd, name, unix.AT_SYMLINK_FOLLOW)
+		proc := "/proc/self/fd/" + strconv.Itoa(t.fd)
+		err := unix.Linkat(unix.AT_FDCWD, proc, t.dfd, name, unix.AT_SYMLINK_FOLLOW)
 		if !errors.Is(err, unix.EEXIST) {
 			if err != nil {
 				return fmt.Errorf("link: %w", err)
 			}
 			return nil
 		}
-		tmp = tmpName()
-		if err := unix.Linkat(unix.AT_FDCWD, proc, dfd, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
-			tmp = ""
+		tmp := tmpName()
+		if err := unix.Linkat(unix.AT_FDCWD, proc, t.dfd, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
 			return fmt.Errorf("link: %w", err)
 		}
+		t.tmp = tmp
 	}
-	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
+	if err := unix.Renameat(t.dfd, t.tmp, t.dfd, name); err != nil {
 		return fmt.Errorf("rename: %w", err)
 	}
 	return nil
+}
+
+// discard closes the file and removes its temporary name; an unnamed file is gone then.
+func (t *tempFile) discard() {
+	_ = unix.Close(t.fd)
+	if t.tmp != "" {
+		_ = unix.Unlinkat(t.dfd, t.tmp, 0)
+	}
 }
 
 // copyTo writes exactly size bytes of r to fd through a chunk buffer: with O_DIRECT

@@ -88,3 +88,14 @@ func TestFSFastPath(t *testing.T) {
 		t.Errorf("FS uses O_TMPFILE %v, O_DIRECT %v; want both", tmpfile, direct)
 	}
 }
+
+// TestFSStageNamed is TestFSStage with named temporary files.
+func TestFSStageNamed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := blob.NewFSForcing(dir, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	testStage(t, s, dir)
+}

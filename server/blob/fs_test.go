@@ -1,6 +1,7 @@
 package blob_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -173,3 +174,69 @@ func TestFSClosed(t *testing.T) {
 }
 
 func bytesReader(s string) io.Reader { return onlyReader{r: strings.NewReader(s)} }
+
+// TestFSStage writes objects in two steps: nothing is seen before Commit, nothing is
+// left after Discard.
+func TestFSStage(t *testing.T) {
+	s, dir := newFS(t)
+	testStage(t, s, dir)
+}
+
+func testStage(t *testing.T, s *blob.FS, dir string) {
+	ctx := context.Background()
+	tn := newTenant()
+	k := key(t, tn, recording, "camera", 1)
+	old := randomBytes(t, 5000)
+	put(ctx, t, s, k, old)
+
+	// Discarded: the old object stays, no file is left.
+	st, err := s.Stage(ctx, k, bytesReader(strings.Repeat("n", 3000)), 3000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(ctx, t, s, k, old)
+	st.Discard()
+	st.Discard()
+	mustGet(ctx, t, s, k, old)
+	if err := st.Commit(ctx); err == nil {
+		t.Error("Commit after Discard succeeded")
+	}
+
+	// Committed: the new object replaces the old one; a second Commit fails.
+	neu := randomBytes(t, 70_000)
+	st, err = s.Stage(ctx, k, onlyReader{bytes.NewReader(neu)}, int64(len(neu)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(ctx, t, s, k, old)
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Discard()
+	mustGet(ctx, t, s, k, neu)
+	if err := st.Commit(ctx); err == nil {
+		t.Error("second Commit succeeded")
+	}
+
+	// A body of the wrong size is refused at Stage.
+	if _, err := s.Stage(ctx, key(t, tn, recording, "camera", 2), bytesReader("short"), 6); !errors.Is(err, blob.ErrSizeMismatch) {
+		t.Errorf("Stage of a short body: %v", err)
+	}
+	// A cancelled Commit names nothing.
+	k3 := key(t, tn, recording, "camera", 3)
+	st, err = s.Stage(ctx, k3, bytesReader("three"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := st.Commit(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Commit: %v", err)
+	}
+	if _, err := s.Get(ctx, k3); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Get after a cancelled Commit: %v", err)
+	}
+	if left := strays(t, dir); len(left) > 0 {
+		t.Errorf("temporary files left: %q", left)
+	}
+}

@@ -18,6 +18,25 @@ type Store interface {
 	Get(ctx context.Context, key Key) (io.ReadCloser, error)
 }
 
+// Stager is a Store that can write an object before its caller decides to keep it, so
+// that the writing can overlap the checks that decide. Stage followed by Commit is Put.
+type Stager interface {
+	// Stage writes exactly size bytes read from r for key, durably but where no reader
+	// of key sees them, or fails as Put would. The caller must Commit or Discard what it
+	// returns.
+	Stage(ctx context.Context, key Key, r io.Reader, size int64) (Staged, error)
+}
+
+// Staged is an object that Stage wrote and that no reader sees yet.
+type Staged interface {
+	// Commit puts the object under its key, replacing any object there, atomically and
+	// durably, as Put does once it has read the body.
+	Commit(ctx context.Context) error
+	// Discard drops the object unless Commit put it in place; it may be called after
+	// Commit, and more than once.
+	Discard()
+}
+
 // Deleter is a Store that can remove objects.
 type Deleter interface {
 	// Delete removes the object under key; a missing object is not an error.

@@ -230,7 +230,8 @@ func (h *Handler) manifestBody(w http.ResponseWriter, r *http.Request, p auth.Pr
 // them back once nothing refers to them any more.
 type sealedBody struct {
 	sealed []byte
-	digest string // RFC 9530 form, as the answer gives it
+	want   []byte // the Content-Digest's SHA-256
+	digest string // RFC 9530 form, as the answer gives it; set once checked
 	plain  []byte
 	bufs   [2]*[]byte
 }
@@ -271,7 +272,21 @@ func (h *Handler) release(b *sealedBody) {
 
 // readSealed reads a sealed upload whole (bounded), checks its Content-Digest and opens
 // it with the tenant's identity. The caller releases what it returns.
-func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (_ *sealedBody, err error) {
+func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (*sealedBody, error) {
+	b, err := h.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.open(r.Context(), p, b); err != nil {
+		h.release(b)
+		return nil, err
+	}
+	return b, nil
+}
+
+// readBody reads a sealed upload whole (bounded), after a look at its Content-Digest
+// header. The caller releases what it returns.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (_ *sealedBody, err error) {
 	want, err := manifest.ParseContentDigest(r.Header.Get("Content-Digest"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
@@ -279,7 +294,7 @@ func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if r.ContentLength > h.Limits.MaxSegment {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, r.ContentLength, h.Limits.MaxSegment)
 	}
-	b := &sealedBody{}
+	b := &sealedBody{want: want}
 	defer func() {
 		if err != nil {
 			h.release(b)
@@ -303,23 +318,29 @@ func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Prin
 	case err != nil:
 		return nil, fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
 	}
+	return b, nil
+}
+
+// open checks the body against its Content-Digest and opens it with the tenant's
+// identity, setting b.digest and b.plain.
+func (h *Handler) open(ctx context.Context, p auth.Principal, b *sealedBody) error {
 	sum := sha256.Sum256(b.sealed)
-	if !bytes.Equal(sum[:], want) {
-		return nil, fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
+	if !bytes.Equal(sum[:], b.want) {
+		return fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
 	}
 	// The header's digest is the body's now: give it back in our own spelling.
 	b.digest = "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
-	id, err := h.Keys.Identity(r.Context(), p.TenantID)
+	id, err := h.Keys.Identity(ctx, p.TenantID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The plaintext is shorter than the sealed bytes.
 	b.bufs[1] = h.buffer(len(b.sealed))
 	b.plain, err = seal.AppendOpen(*b.bufs[1], b.sealed, int(h.Limits.MaxSegment)*2, id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
+		return fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
 	}
-	return b, nil
+	return nil
 }
 
 // readAll reads r to its end into *bp, growing it as need be, and returns what it read.
@@ -426,12 +447,26 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		h.fail(w, r, fmt.Errorf("%w: upload track %q's init segment first", store.ErrConflict, tr.ID))
 		return
 	}
-	body, err := h.readSealed(w, r, p)
+	key, err := blob.SegmentKey(p.TenantID, rec.ID, tr.ID, seq)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		return
+	}
+	body, err := h.readBody(w, r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	defer h.release(body)
+	// The object is written while the body is checked; it gets its name only if every
+	// check passes. (The deferred calls run in reverse: the writer is done with the
+	// body's buffer before it goes back to the pool.)
+	stage := h.stage(r.Context(), key, body.sealed)
+	defer stage.discard()
+	if err := h.open(r.Context(), p, body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	sealed, digest, plain := body.sealed, body.digest, body.plain
 	init, err := h.initOf(r.Context(), p, rec.ID, tr)
 	if err != nil {
@@ -447,11 +482,6 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		h.fail(w, r, fmt.Errorf("%w: a video segment must start with a keyframe", errInvalid))
 		return
 	}
-	key, err := blob.SegmentKey(p.TenantID, rec.ID, tr.ID, seq)
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
-		return
-	}
 	seg := store.Segment{
 		Seq:      seq,
 		Start:    float64(frag.BaseTime) / float64(init.Timescale),
@@ -461,7 +491,7 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		Key:      key.String(),
 	}
 	// A repeat with the same digest is done already; another digest is a conflict. Check
-	// before writing the object, so a conflicting upload never replaces stored bytes.
+	// before naming the object, so a conflicting upload never replaces stored bytes.
 	existing, err := h.Meta.Segment(r.Context(), p.TenantID, rec.ID, tr.ID, seq)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -476,7 +506,7 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "digest": digest, "created": false})
 		return
 	}
-	if err := h.Blobs.Put(r.Context(), key, bytes.NewReader(sealed), seg.Size); err != nil {
+	if err := stage.commit(r.Context(), h.Blobs, key, sealed); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -493,6 +523,51 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 	}
 	writeJSON(w, status, map[string]any{"seq": seq, "digest": digest, "created": created})
+}
+
+// staging is an object being written by a blob.Stager while its upload is checked.
+type staging struct {
+	done   chan struct{} // closed when Stage has returned
+	staged blob.Staged
+	err    error
+}
+
+// stage starts writing data as key's object, when the blob store can stage objects;
+// otherwise it returns nil, and commit puts the object.
+func (h *Handler) stage(ctx context.Context, key blob.Key, data []byte) *staging {
+	st, ok := h.Blobs.(blob.Stager)
+	if !ok {
+		return nil
+	}
+	s := &staging{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.staged, s.err = st.Stage(ctx, key, bytes.NewReader(data), int64(len(data)))
+	}()
+	return s
+}
+
+// commit puts the staged object under its key, or, with nothing staged, puts data there.
+func (s *staging) commit(ctx context.Context, blobs blob.Store, key blob.Key, data []byte) error {
+	if s == nil {
+		return blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	}
+	<-s.done
+	if s.err != nil {
+		return s.err
+	}
+	return s.staged.Commit(ctx)
+}
+
+// discard waits for the staging to end and drops the object unless it was committed.
+func (s *staging) discard() {
+	if s == nil {
+		return
+	}
+	<-s.done
+	if s.staged != nil {
+		s.staged.Discard()
+	}
 }
 
 // putRow records a segment's row, in a transaction shared with concurrent uploads when
