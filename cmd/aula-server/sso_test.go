@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -202,6 +203,26 @@ func (c *ssoClient) signedIn(res *http.Response) bool {
 	return r.StatusCode == http.StatusOK
 }
 
+// page returns the body of path, opened with the session res started.
+func (c *ssoClient) page(res *http.Response, path string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.srv.url+path, nil)
+	for _, k := range res.Cookies() {
+		if k.Name == auth.CookieName {
+			req.AddCookie(&http.Cookie{Name: k.Name, Value: k.Value})
+		}
+	}
+	hc := *c.hc
+	hc.Jar = nil
+	r, err := hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
+
 // wantRefused checks that res refused the sign-in with status and started no session.
 func (c *ssoClient) wantRefused(what string, res *http.Response, status int) {
 	c.t.Helper()
@@ -286,6 +307,16 @@ func ssoRefusals(t *testing.T, setup func(*testing.T, *server.Config)) {
 		}
 		if !c.signedIn(res) {
 			t.Error("the session does not open /recordings")
+		}
+		// The account page says where the person signs in, lists the provider's group
+		// and offers no password change: the account has no password.
+		body := c.page(res, "/account")
+		if !strings.Contains(body, "You sign in through your organisation at "+idp.issuer) ||
+			!strings.Contains(body, `<span class="group">physics</span>`) || strings.Contains(body, "/account/password") {
+			t.Errorf("account page: %s", body)
+		}
+		if at, status, _ := newBrowser(t, srv).do("POST", "/signin", url.Values{"email": {idpEmail}, "password": {idpPassword}}); status != http.StatusUnauthorized || at != "/signin" {
+			t.Errorf("password sign-in of an SSO account: %s %d, want 401", at, status)
 		}
 	})
 	if first == nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"slices"
 	"testing"
 	"time"
@@ -159,4 +160,59 @@ func TestSSOIdentities(t *testing.T) {
 			t.Errorf("UserSSOIdentities = %+v", ids)
 		}
 	})
+}
+
+// TestSSORowLevelSecurity checks PostgreSQL's guard on the tables of migration 5: a
+// query that forgets its tenant sees none of their rows, one tenant sees only its own,
+// the lookup sees only providers (for the e-mail domain), and no tenant writes another's.
+func TestSSORowLevelSecurity(t *testing.T) {
+	s := openStore(t, newDSN(t, dialectPostgres))
+	ctx := context.Background()
+	a, b := tenant(t, s, "a"), tenant(t, s, "b")
+	for i, id := range []string{a.ID, b.ID} {
+		u := must[User](t)(s.ProvisionSSOUser(ctx, User{TenantID: id, Email: "u@example.org", Role: RoleViewer}, "https://idp.example", "sub"))
+		_, _, err := s.SyncGroups(ctx, id, u.ID, GroupSSO, []string{"staff"})
+		check(t, err)
+		must[SSOConfig](t)(s.PutSSOConfig(ctx, SSOConfig{TenantID: id, Issuer: "https://idp.example", ClientID: "c",
+			SealedSecret: []byte("s"), EmailDomain: []string{"a.example", "b.example"}[i]}))
+		check(t, s.CreateSSOLogin(ctx, SSOLogin{TenantID: id, StateHash: []byte("state"), BrowserHash: []byte("b"), Nonce: "n",
+			Verifier: "v", ExpiresAt: t0.Add(time.Hour)}))
+	}
+	count := func(setting, value, table string) (n int) {
+		t.Helper()
+		check(t, s.tx(ctx, false, func(tx *sql.Tx) error {
+			if setting != "" {
+				if err := s.declare(ctx, tx, setting, value); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+		}))
+		return n
+	}
+	for _, table := range ssoTables {
+		if n := count("", "", table); n != 0 {
+			t.Errorf("no tenant declared: %d rows of %s visible", n, table)
+		}
+		if n := count(settingTenant, a.ID, table); n != 1 {
+			t.Errorf("as a: %d rows of %s visible, want 1", n, table)
+		}
+		want := 0
+		if table == "sso_configs" {
+			want = 2
+		}
+		if n := count(settingLookup, "on", table); n != want {
+			t.Errorf("lookup: %d rows of %s visible, want %d", n, table, want)
+		}
+	}
+	err := s.tx(ctx, false, func(tx *sql.Tx) error {
+		if err := s.declare(ctx, tx, settingTenant, a.ID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO groups (tenant_id, id, name, source, created_at) VALUES ($1, 'forged', 'x', 'local', 0)`, b.ID)
+		return err
+	})
+	if err == nil {
+		t.Error("as a, insert into b's groups: no error")
+	}
 }

@@ -334,7 +334,16 @@ func (h *Handler) newRecoveryCodes(w http.ResponseWriter, r *http.Request, v vis
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, v visitor) {
-	h.render(w, r, http.StatusOK, "account", page{Title: "Account", Visitor: v})
+	p := page{Title: "Account", Visitor: v}
+	if h.Groups != nil {
+		view, err := h.accountSSO(r, v)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		p.SSO = view
+	}
+	h.render(w, r, http.StatusOK, "account", p)
 }
 
 // sessionRow is one line of the sessions page.

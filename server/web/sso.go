@@ -15,6 +15,8 @@ import (
 type Groups interface {
 	ListGroups(ctx context.Context, tenantID string) ([]store.Group, error)
 	GroupMembers(ctx context.Context, tenantID, groupID string) ([]store.User, error)
+	UserGroups(ctx context.Context, tenantID, userID string) ([]store.Group, error)
+	UserSSOIdentities(ctx context.Context, tenantID, userID string) ([]store.SSOIdentity, error)
 }
 
 // ssoView is what the single sign-on pages show.
@@ -24,6 +26,11 @@ type ssoView struct {
 	RedirectURI string
 	Continue    string // the provider's URL, for the page that sends the browser there
 	Groups      []groupRow
+	// For the account page: the provider accounts linked to the visitor, the visitor's
+	// groups, and whether the account has a password at all.
+	Identities  []store.SSOIdentity
+	MyGroups    []store.Group
+	HasPassword bool
 }
 
 type groupRow struct {
@@ -219,4 +226,17 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, v visitor) 
 		view.Groups = append(view.Groups, groupRow{Group: g, Members: members})
 	}
 	h.render(w, r, http.StatusOK, "groups", page{Title: "Groups", Visitor: v, SSO: view})
+}
+
+// accountSSO is the account page's part about single sign-on and groups.
+func (h *Handler) accountSSO(r *http.Request, v visitor) (*ssoView, error) {
+	ids, err := h.Groups.UserSSOIdentities(r.Context(), v.user.TenantID, v.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := h.Groups.UserGroups(r.Context(), v.user.TenantID, v.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &ssoView{Identities: ids, MyGroups: groups, HasPassword: v.user.PasswordHash != ""}, nil
 }
