@@ -30,6 +30,7 @@ try {
   await page.goto(base + '/recordings');
   await page.waitForURL('**/signin');
   await page.fill('#sso input[name=email]', email);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-signin.png') });
   await Promise.all([page.waitForURL('**/login/username**'), page.click('#sso button[type=submit]')]);
   result.atIdP = page.url();
   await page.fill('#username', username);

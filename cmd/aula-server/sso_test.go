@@ -412,6 +412,17 @@ func ssoRefusals(t *testing.T, setup func(*testing.T, *server.Config)) {
 		})
 	}
 
+	t.Run("provider refused", func(t *testing.T) {
+		// The person cancels at the provider, which sends the browser back with an error;
+		// the state is used up all the same.
+		c := newSSOClient(t, srv)
+		authURL := c.begin()
+		cb, _ := url.Parse(srv.url + server.SSOCallbackPath)
+		cb = withQuery(cb, "error", "access_denied", "state", authURL.Query().Get("state"))
+		c.wantRefused("access_denied", c.callback(cb, c.cookie(sso.CookieName)), http.StatusBadGateway)
+		c.wantRefused("its state again", c.callback(cb, c.cookie(sso.CookieName)), http.StatusBadRequest)
+	})
+
 	t.Run("e-mail of an unlinked account", func(t *testing.T) {
 		runCLI(t, srv.getenv, "user", "create", "--tenant", "Uni", "--email", "grace@uni.example")
 		idp.addUser(storage.User{ID: "grace-subject", Username: "grace", Password: idpPassword, Email: "grace@uni.example", EmailVerified: true})
