@@ -21,6 +21,9 @@ var (
 	// ErrEmailTaken means a first sign-in's e-mail address belongs to an account that is
 	// not linked to this identity; accounts are never joined by e-mail.
 	ErrEmailTaken = errors.New("e-mail address belongs to another account")
+	// ErrBusy means the tenant has too many sign-ins at its provider at once; new ones
+	// are refused until some come back or expire.
+	ErrBusy = errors.New("too many sign-ins in flight")
 	// ErrNoEmail means the provider gave no usable e-mail address for a new account.
 	ErrNoEmail = errors.New("identity provider gave no e-mail address")
 )

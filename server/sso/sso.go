@@ -15,6 +15,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -40,7 +41,7 @@ type Store interface {
 	SSOConfigByDomain(ctx context.Context, domain string) (store.SSOConfig, error)
 	PutSSOConfig(ctx context.Context, c store.SSOConfig) (store.SSOConfig, error)
 	DeleteSSOConfig(ctx context.Context, tenantID string) error
-	CreateSSOLogin(ctx context.Context, l store.SSOLogin) error
+	CreateSSOLogin(ctx context.Context, l store.SSOLogin, maxPending int) error
 	TakeSSOLogin(ctx context.Context, tenantID string, stateHash []byte) (store.SSOLogin, error)
 	UserBySSOIdentity(ctx context.Context, tenantID, issuer, subject string) (store.User, error)
 	ProvisionSSOUser(ctx context.Context, u store.User, issuer, subject string) (store.User, error)
@@ -60,6 +61,9 @@ type Service struct {
 	Audit  Auditor
 	// Client talks to the providers; nil means one with a 15-second timeout.
 	Client *http.Client
+	// MaxPending caps a tenant's sign-ins begun and not yet back (ErrBusy beyond);
+	// 0 means DefaultMaxPending.
+	MaxPending int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -72,6 +76,10 @@ type cachedProvider struct {
 	p       *oidc.Provider
 	fetched time.Time
 }
+
+// DefaultMaxPending is how many sign-ins a tenant may have at its provider at once.
+// Each lives FlowTimeout, so it allows about 16 new ones a second, sustained.
+const DefaultMaxPending = 10000
 
 // providerTTL is how long a discovery document is trusted before it is read again.
 const providerTTL = time.Hour
@@ -273,7 +281,10 @@ func (s *Service) Begin(ctx context.Context, w http.ResponseWriter, tenantID, re
 	now := s.now()
 	if err := s.Store.CreateSSOLogin(ctx, store.SSOLogin{TenantID: tenantID, StateHash: hashSecret(state),
 		BrowserHash: hashSecret(browser), Nonce: nonce, Verifier: verifier, RedirectURI: redirectURI,
-		CreatedAt: now, ExpiresAt: now.Add(FlowTimeout)}); err != nil {
+		CreatedAt: now, ExpiresAt: now.Add(FlowTimeout)}, cmp.Or(s.MaxPending, DefaultMaxPending)); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", fmt.Errorf("%w: %w", ErrBusy, err)
+		}
 		return "", err
 	}
 	http.SetCookie(w, flowCookie(FlowCookie{TenantID: tenantID, Secret: browser}))

@@ -185,7 +185,10 @@ type SSOLogin struct {
 }
 
 // CreateSSOLogin stores l, and forgets the tenant's logins that expired before it began.
-func (s *Store) CreateSSOLogin(ctx context.Context, l SSOLogin) error {
+// When the tenant already has maxPending logins in flight (0 means no limit) it answers
+// ErrConflict and stores nothing, so sign-ins begun and never finished cannot fill the
+// table.
+func (s *Store) CreateSSOLogin(ctx context.Context, l SSOLogin, maxPending int) error {
 	switch {
 	case len(l.StateHash) == 0 || len(l.BrowserHash) == 0 || l.Nonce == "" || l.Verifier == "":
 		return fmt.Errorf("sso login without state, browser, nonce or verifier: %w", ErrInvalid)
@@ -202,6 +205,15 @@ func (s *Store) CreateSSOLogin(ctx context.Context, l SSOLogin) error {
 		if _, err := q.ExecContext(ctx, `DELETE FROM sso_logins WHERE tenant_id = $1 AND expires_at < $2`,
 			l.TenantID, nanos(l.CreatedAt)); err != nil {
 			return fmt.Errorf("forget expired sso logins: %w", err)
+		}
+		if maxPending > 0 {
+			var pending int
+			if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sso_logins WHERE tenant_id = $1`, l.TenantID).Scan(&pending); err != nil {
+				return fmt.Errorf("count sso logins: %w", err)
+			}
+			if pending >= maxPending {
+				return fmt.Errorf("%d sso logins in flight: %w", pending, ErrConflict)
+			}
 		}
 		n, err := rowsAffected(q.ExecContext(ctx, `INSERT INTO sso_logins (tenant_id, state_hash, browser_hash, nonce,
 			verifier, redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,

@@ -69,10 +69,10 @@ func TestSSOLogins(t *testing.T) {
 		b := must[Tenant](t)(s.CreateTenant(ctx, Tenant{Name: "b"}))
 		l := SSOLogin{TenantID: a.ID, StateHash: []byte("state-1"), BrowserHash: []byte("browser"), Nonce: "n1", Verifier: "v1",
 			RedirectURI: "https://aula.example/signin/sso/callback", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
-		check(t, s.CreateSSOLogin(ctx, l))
-		wantErr(t, "same state", s.CreateSSOLogin(ctx, l), ErrExists)
-		wantErr(t, "no nonce", s.CreateSSOLogin(ctx, SSOLogin{TenantID: a.ID, StateHash: []byte("s"), BrowserHash: []byte("b"), Verifier: "v", ExpiresAt: t0}), ErrInvalid)
-		wantErr(t, "unknown tenant", s.CreateSSOLogin(ctx, SSOLogin{TenantID: "nope", StateHash: []byte("s"), BrowserHash: []byte("b"), Nonce: "n", Verifier: "v", ExpiresAt: t0}), ErrNotFound)
+		check(t, s.CreateSSOLogin(ctx, l, 0))
+		wantErr(t, "same state", s.CreateSSOLogin(ctx, l, 0), ErrExists)
+		wantErr(t, "no nonce", s.CreateSSOLogin(ctx, SSOLogin{TenantID: a.ID, StateHash: []byte("s"), BrowserHash: []byte("b"), Verifier: "v", ExpiresAt: t0}, 0), ErrInvalid)
+		wantErr(t, "unknown tenant", s.CreateSSOLogin(ctx, SSOLogin{TenantID: "nope", StateHash: []byte("s"), BrowserHash: []byte("b"), Nonce: "n", Verifier: "v", ExpiresAt: t0}, 0), ErrNotFound)
 
 		freeze(s, t0.Add(time.Minute))
 		_, err := s.TakeSSOLogin(ctx, b.ID, l.StateHash)
@@ -87,7 +87,7 @@ func TestSSOLogins(t *testing.T) {
 		// An expired login is refused and gone.
 		l2 := l
 		l2.StateHash = []byte("state-2")
-		check(t, s.CreateSSOLogin(ctx, l2))
+		check(t, s.CreateSSOLogin(ctx, l2, 0))
 		freeze(s, t0.Add(10*time.Minute))
 		_, err = s.TakeSSOLogin(ctx, a.ID, l2.StateHash)
 		wantErr(t, "expired", err, ErrNotFound)
@@ -97,10 +97,10 @@ func TestSSOLogins(t *testing.T) {
 		// Logins long expired are forgotten when a new one starts.
 		l3 := l
 		l3.StateHash = []byte("state-3")
-		check(t, s.CreateSSOLogin(ctx, l3))
+		check(t, s.CreateSSOLogin(ctx, l3, 0))
 		l4 := l
 		l4.StateHash, l4.CreatedAt, l4.ExpiresAt = []byte("state-4"), t0.Add(time.Hour), t0.Add(time.Hour+10*time.Minute)
-		check(t, s.CreateSSOLogin(ctx, l4))
+		check(t, s.CreateSSOLogin(ctx, l4, 0))
 		var n int
 		check(t, s.read(ctx, a.ID, func(q querier) error {
 			return q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sso_logins WHERE tenant_id = $1`, a.ID).Scan(&n)
@@ -108,6 +108,15 @@ func TestSSOLogins(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d logins kept, want 1 (the expired one forgotten)", n)
 		}
+
+		// A tenant with too many sign-ins in flight refuses more, until they expire.
+		l5 := l4
+		l5.StateHash = []byte("state-5")
+		wantErr(t, "over the limit", s.CreateSSOLogin(ctx, l5, 1), ErrConflict)
+		check(t, s.CreateSSOLogin(ctx, l5, 2))
+		l6 := l4
+		l6.StateHash, l6.CreatedAt, l6.ExpiresAt = []byte("state-6"), t0.Add(2*time.Hour), t0.Add(2*time.Hour+time.Minute)
+		check(t, s.CreateSSOLogin(ctx, l6, 1))
 	})
 }
 
@@ -176,7 +185,7 @@ func TestSSORowLevelSecurity(t *testing.T) {
 		must[SSOConfig](t)(s.PutSSOConfig(ctx, SSOConfig{TenantID: id, Issuer: "https://idp.example", ClientID: "c",
 			SealedSecret: []byte("s"), EmailDomain: []string{"a.example", "b.example"}[i]}))
 		check(t, s.CreateSSOLogin(ctx, SSOLogin{TenantID: id, StateHash: []byte("state"), BrowserHash: []byte("b"), Nonce: "n",
-			Verifier: "v", ExpiresAt: t0.Add(time.Hour)}))
+			Verifier: "v", ExpiresAt: t0.Add(time.Hour)}, 0))
 	}
 	count := func(setting, value, table string) (n int) {
 		t.Helper()

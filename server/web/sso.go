@@ -84,6 +84,11 @@ func (h *Handler) ssoStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to, err := h.SSO.Begin(r.Context(), w, tenant, redirect)
+	if errors.Is(err, sso.ErrBusy) {
+		h.logSSO(r, err)
+		fail(http.StatusTooManyRequests, "Too many sign-ins are under way for your organisation. Try again in a few minutes.")
+		return
+	}
 	if errors.Is(err, sso.ErrProvider) {
 		h.logSSO(r, err)
 		fail(http.StatusBadGateway, "Your organisation's sign-in service does not answer. Try again later.")
