@@ -249,6 +249,9 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 				segs = append(segs, s)
 			}
 		}
+		if len(segs) == 0 {
+			continue // an init segment alone plays nothing, and players stumble on it
+		}
 		t.Segments = segs
 		tracks = append(tracks, t)
 		var b bytes.Buffer
