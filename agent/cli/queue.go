@@ -150,6 +150,10 @@ func runExport(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "%s: no manifest (it stopped before its first segment); skipped\n", st.ID)
 			continue
 		}
+		if errors.Is(err, errNothingToExport) {
+			fmt.Fprintf(env.Stderr, "%s: no media segment left in the spool (uploaded and not kept); skipped\n", st.ID)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("export %s: %w", st.ID, err)
 		}
@@ -262,6 +266,10 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 			return n, err
 		}
 	}
+	if len(tracks) == 0 {
+		_ = os.RemoveAll(out)
+		return 0, errNothingToExport
+	}
 	m.Tracks = tracks
 	var b bytes.Buffer
 	if err := hls.WriteMaster(&b, m, urls); err != nil {
@@ -276,6 +284,8 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 	}
 	return n, os.WriteFile(filepath.Join(out, "manifest.json"), b.Bytes(), 0o640)
 }
+
+var errNothingToExport = errors.New("no media segment left in the spool")
 
 // runRecoveryKey makes an admin's recovery identity: the file holds the secret (keep it
 // off the lecture-hall PCs), the printed recipient goes to --recovery-recipient.
