@@ -150,6 +150,10 @@ func runExport(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "%s: no manifest (it stopped before its first segment); skipped\n", st.ID)
 			continue
 		}
+		if errors.Is(err, errNothingToExport) {
+			fmt.Fprintf(env.Stderr, "%s: no media segment left in the spool (uploaded and not kept); skipped\n", st.ID)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("export %s: %w", st.ID, err)
 		}
@@ -249,6 +253,9 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 				segs = append(segs, s)
 			}
 		}
+		if len(segs) == 0 {
+			continue // an init segment alone plays nothing, and players stumble on it
+		}
 		t.Segments = segs
 		tracks = append(tracks, t)
 		var b bytes.Buffer
@@ -258,6 +265,10 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 		if err := os.WriteFile(filepath.Join(out, t.ID, "index.m3u8"), b.Bytes(), 0o640); err != nil {
 			return n, err
 		}
+	}
+	if len(tracks) == 0 {
+		_ = os.RemoveAll(out)
+		return 0, errNothingToExport
 	}
 	m.Tracks = tracks
 	var b bytes.Buffer
@@ -273,6 +284,8 @@ func exportRecording(sp *spool.Spool, id string, ids []age.Identity, out string)
 	}
 	return n, os.WriteFile(filepath.Join(out, "manifest.json"), b.Bytes(), 0o640)
 }
+
+var errNothingToExport = errors.New("no media segment left in the spool")
 
 // runRecoveryKey makes an admin's recovery identity: the file holds the secret (keep it
 // off the lecture-hall PCs), the printed recipient goes to --recovery-recipient.
