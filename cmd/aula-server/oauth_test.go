@@ -345,6 +345,25 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 		t.Error("a device code gave tokens twice")
 	}
 
+	meta := storeOf(t, srv)
+	tn, err := meta.TenantByName(context.Background(), "Uni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := meta.AuditEvents(context.Background(), tn.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Action)
+	}
+	for _, want := range []string{"oauth.authorized", "oauth.device_authorized"} {
+		if !strings.Contains(strings.Join(actions, " "), want) {
+			t.Errorf("audit log lacks %s: %v", want, actions)
+		}
+	}
+
 	// A locked account's refresh token is refused.
 	runCLI(t, srv.getenv, "user", "lock", "--tenant", "Uni", "--email", "teacher@uni.example")
 	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: dt.RefreshToken}).Token()

@@ -114,6 +114,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
+	s.audit(r, u, "oauth.authorized", "desktop recorder, authorization code to "+a.RedirectURI)
 	// op's callback makes the code and sends the browser to the loopback redirect.
 	http.Redirect(w, r, callbackPath+"?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }
@@ -186,8 +187,22 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg := "The device is signed in as " + u.Email + ". You may close this page."
+	action := "oauth.device_authorized"
+	if !approve {
+		action = "oauth.device_denied"
+	}
+	s.audit(r, u, action, "desktop recorder, device grant, user code "+code)
 	if !approve {
 		msg = "The device was refused. You may close this page."
 	}
 	s.render(w, http.StatusOK, "message", page{Title: "Done", Message: msg})
+}
+
+// audit records a sign-in of a client for the user (SECURITY §20); a failure to write it
+// is logged, not shown: the approval already happened.
+func (s *Server) audit(r *http.Request, u store.User, action, detail string) {
+	if _, err := s.opts.Store.AppendAudit(r.Context(), store.AuditEvent{TenantID: u.TenantID, At: s.opts.Now(), Action: action,
+		Actor: u.Email, UserID: u.ID, IP: auth.ClientIP(r), Detail: detail}); err != nil {
+		s.opts.Log.Error("audit", "action", action, "err", err)
+	}
 }
