@@ -138,7 +138,9 @@ func (t *tempFile) discard() {
 }
 
 // copyTo writes exactly size bytes of r to fd through a chunk buffer: with O_DIRECT
-// while whole blocks remain, through the page cache for the rest.
+// while whole blocks remain, through the page cache for the rest. It writes as soon as
+// streamChunk bytes have come, so that a body that arrives slowly is on its way to disk
+// while it arrives.
 func (s *fsSys) copyTo(fd int, r io.Reader, size int64, direct bool) error {
 	bp, _ := s.chunks.Get().(*[]byte)
 	if bp == nil {
@@ -147,43 +149,28 @@ func (s *fsSys) copyTo(fd int, r io.Reader, size int64, direct bool) error {
 	}
 	defer s.chunks.Put(bp)
 	buf := *bp
+	have := 0 // bytes in buf not written yet
 	for left := size; left > 0; {
-		n := int(min(left, int64(len(buf))))
-		if _, err := io.ReadFull(r, buf[:n]); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = fmt.Errorf("%w: body ended early", ErrSizeMismatch)
-			}
+		n, err := r.Read(buf[have:min(int64(len(buf)), int64(have)+left)])
+		have += n
+		left -= int64(n)
+		switch {
+		case err == io.EOF && left > 0:
+			return fmt.Errorf("%w: body ended after %d of %d bytes", ErrSizeMismatch, size-left, size)
+		case err != nil && err != io.EOF:
 			return err
 		}
-		left -= int64(n)
-		for b := buf[:n]; len(b) > 0; {
-			m := len(b)
-			if direct {
-				m &^= directAlign - 1
-				if m == 0 {
-					// The tail, less than a block: through the page cache.
-					if err := setDirect(fd, false); err != nil {
-						return err
-					}
-					direct = false
-					continue
-				}
-			}
-			w, err := unix.Write(fd, b[:m])
-			if direct && errors.Is(err, unix.EINVAL) {
-				// Direct I/O of this alignment is refused after all.
-				s.noDirect.Store(true)
-				if err := setDirect(fd, false); err != nil {
-					return err
-				}
-				direct = false
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("write: %w", err)
-			}
-			b = b[w:]
+		if left > 0 && have < streamChunk && have < len(buf) {
+			continue
 		}
+		m := have
+		if left > 0 && direct {
+			m &^= directAlign - 1 // the rest waits for the next blocks
+		}
+		if err := s.writeAll(fd, buf[:m], &direct); err != nil {
+			return err
+		}
+		have = copy(buf, buf[m:have])
 	}
 	// r is an exactReader: it reports a body longer than size now.
 	var one [1]byte
@@ -192,6 +179,43 @@ func (s *fsSys) copyTo(fd int, r io.Reader, size int64, direct bool) error {
 			err = fmt.Errorf("%w: body longer than %d bytes", ErrSizeMismatch, size)
 		}
 		return err
+	}
+	return nil
+}
+
+// streamChunk is how much copyTo gathers before it writes.
+const streamChunk = 256 << 10
+
+// writeAll writes b to fd: whole blocks with O_DIRECT while *direct, then the tail
+// through the page cache (turning *direct off).
+func (s *fsSys) writeAll(fd int, b []byte, direct *bool) error {
+	for len(b) > 0 {
+		m := len(b)
+		if *direct {
+			m &^= directAlign - 1
+			if m == 0 {
+				// The tail, less than a block: through the page cache.
+				if err := setDirect(fd, false); err != nil {
+					return err
+				}
+				*direct = false
+				continue
+			}
+		}
+		w, err := unix.Write(fd, b[:m])
+		if *direct && errors.Is(err, unix.EINVAL) {
+			// Direct I/O of this alignment is refused after all.
+			s.noDirect.Store(true)
+			if err := setDirect(fd, false); err != nil {
+				return err
+			}
+			*direct = false
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		b = b[w:]
 	}
 	return nil
 }

@@ -75,3 +75,41 @@ func TestBufferPool(t *testing.T) {
 		t.Errorf("%d distinct buffers for 1600 uploads, 8 at a time: the pool is not reused", len(seen))
 	}
 }
+
+// TestBodyStream follows a body that arrives in pieces: the reader gets every byte in
+// order, in batches, then EOF; or the body's failure.
+func TestBodyStream(t *testing.T) {
+	for _, size := range []int{0, 1, streamBatch - 1, streamBatch, 3*streamBatch + 5} {
+		for _, fail := range []bool{false, true} {
+			data := make([]byte, size)
+			_, _ = rand.Read(data)
+			buf := make([]byte, size)
+			s := newBodyStream(buf)
+			var got []byte
+			var rerr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				got, rerr = io.ReadAll(s.reader())
+			}()
+			boom := errors.New("boom")
+			for n := 0; n < size; {
+				m := copy(buf[n:], data[n:min(n+7000, size)])
+				n += m
+				s.add(m)
+			}
+			if fail {
+				s.end(boom)
+			} else {
+				s.end(nil)
+			}
+			<-done
+			switch {
+			case fail && !errors.Is(rerr, boom):
+				t.Errorf("size %d: reader's error %v, want the body's", size, rerr)
+			case !fail && (rerr != nil || !bytes.Equal(got, data)):
+				t.Errorf("size %d: reader got %d bytes, %v", size, len(got), rerr)
+			}
+		}
+	}
+}

@@ -230,8 +230,9 @@ func (h *Handler) manifestBody(w http.ResponseWriter, r *http.Request, p auth.Pr
 // them back once nothing refers to them any more.
 type sealedBody struct {
 	sealed []byte
-	want   []byte // the Content-Digest's SHA-256
-	digest string // RFC 9530 form, as the answer gives it; set once checked
+	want   []byte   // the Content-Digest's SHA-256
+	sum    [32]byte // the body's SHA-256, once read
+	digest string   // RFC 9530 form, as the answer gives it; set once checked
 	plain  []byte
 	bufs   [2]*[]byte
 }
@@ -273,8 +274,12 @@ func (h *Handler) release(b *sealedBody) {
 // readSealed reads a sealed upload whole (bounded), checks its Content-Digest and opens
 // it with the tenant's identity. The caller releases what it returns.
 func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Principal) (*sealedBody, error) {
-	b, err := h.readBody(w, r)
+	b, err := h.newBody(r)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.fill(w, r, b, nil); err != nil {
+		h.release(b)
 		return nil, err
 	}
 	if err := h.open(r.Context(), p, b); err != nil {
@@ -284,9 +289,10 @@ func (h *Handler) readSealed(w http.ResponseWriter, r *http.Request, p auth.Prin
 	return b, nil
 }
 
-// readBody reads a sealed upload whole (bounded), after a look at its Content-Digest
-// header. The caller releases what it returns.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (_ *sealedBody, err error) {
+// newBody looks at a sealed upload's Content-Digest and Content-Length and makes ready
+// the buffer that fill reads the body into (for a known length). The caller releases
+// what it returns.
+func (h *Handler) newBody(r *http.Request) (*sealedBody, error) {
 	want, err := manifest.ParseContentDigest(r.Header.Get("Content-Digest"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
@@ -295,41 +301,62 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (_ *sealedBod
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, r.ContentLength, h.Limits.MaxSegment)
 	}
 	b := &sealedBody{want: want}
-	defer func() {
-		if err != nil {
-			h.release(b)
-		}
-	}()
-	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxSegment)
 	if r.ContentLength >= 0 {
-		// The server holds the body to its Content-Length: read it into a buffer of
+		// The server holds the body to its Content-Length: it goes into a buffer of
 		// that size, which is all there is.
 		b.bufs[0] = h.buffer(int(r.ContentLength))
 		b.sealed = (*b.bufs[0])[:r.ContentLength]
-		_, err = io.ReadFull(body, b.sealed)
-	} else {
+	}
+	return b, nil
+}
+
+// fill reads the body whole (bounded) into b and takes its SHA-256 on the way. When
+// arrived is not nil (only for a body of known length), it is told of every piece that
+// has come, and of the end.
+func (h *Handler) fill(w http.ResponseWriter, r *http.Request, b *sealedBody, arrived *bodyStream) (err error) {
+	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxSegment)
+	if b.sealed == nil {
 		b.bufs[0] = h.buffer(1 << 20)
 		b.sealed, err = readAll(body, b.bufs[0])
+		b.sum = sha256.Sum256(b.sealed)
+	} else {
+		hash := sha256.New()
+		for n := 0; n < len(b.sealed) && err == nil; {
+			var m int
+			m, err = body.Read(b.sealed[n:])
+			if m > 0 {
+				// Hashing here uses the time the rest of the body is on its way.
+				hash.Write(b.sealed[n : n+m])
+				n += m
+				arrived.add(m)
+			}
+			if err == io.EOF && n < len(b.sealed) {
+				err = io.ErrUnexpectedEOF
+			} else if err == io.EOF {
+				err = nil
+			}
+		}
+		hash.Sum(b.sum[:0])
 	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, h.Limits.MaxSegment)
+		err = fmt.Errorf("%w: the limit is %d bytes", errTooLarge, h.Limits.MaxSegment)
 	case err != nil:
-		return nil, fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
+		err = fmt.Errorf("%w: body ended early: %w", errBadRequest, err)
 	}
-	return b, nil
+	arrived.end(err)
+	return err
 }
 
 // open checks the body against its Content-Digest and opens it with the tenant's
 // identity, setting b.digest and b.plain.
 func (h *Handler) open(ctx context.Context, p auth.Principal, b *sealedBody) error {
-	sum := sha256.Sum256(b.sealed)
-	if !bytes.Equal(sum[:], b.want) {
+	if !bytes.Equal(b.sum[:], b.want) {
 		return fmt.Errorf("%w: the body's sha-256 is not the Content-Digest's", errMismatch)
 	}
 	// The header's digest is the body's now: give it back in our own spelling.
-	b.digest = "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+	b.digest = "sha-256=:" + base64.StdEncoding.EncodeToString(b.sum[:]) + ":"
 	id, err := h.Keys.Identity(ctx, p.TenantID)
 	if err != nil {
 		return err
@@ -341,6 +368,81 @@ func (h *Handler) open(ctx context.Context, p auth.Principal, b *sealedBody) err
 		return fmt.Errorf("%w: not sealed to this tenant's recipient: %w", errInvalid, err)
 	}
 	return nil
+}
+
+// bodyStream lets a reader follow a body while fill reads it into its buffer: the blob
+// store writes the object as its bytes arrive.
+type bodyStream struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte
+	filled int   // bytes of buf that have arrived
+	told   int   // filled when the reader was last woken
+	ended  bool  // fill is done
+	err    error // fill's failure
+}
+
+// newBodyStream follows the body that fill reads into buf.
+func newBodyStream(buf []byte) *bodyStream {
+	s := &bodyStream{buf: buf}
+	s.cond.L = &s.mu
+	return s
+}
+
+// add notes n more bytes; a nil stream ignores it.
+func (s *bodyStream) add(n int) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.filled += n
+	// The reader waits for a batch at a time: wake it once per batch, not per piece.
+	if s.filled-s.told >= streamBatch || s.filled == len(s.buf) {
+		s.told = s.filled
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// end notes that the body is all there (err nil) or failed; a nil stream ignores it.
+func (s *bodyStream) end(err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.ended, s.err = true, err
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// streamBatch is how much a bodyStream's reader waits for before it reads: the blob
+// store writes in pieces of about this size.
+const streamBatch = 256 << 10
+
+// reader gives the body's bytes as they arrive, and the body's failure if it fails.
+func (s *bodyStream) reader() io.Reader { return &arrivedReader{s: s} }
+
+type arrivedReader struct {
+	s   *bodyStream
+	off int
+}
+
+func (r *arrivedReader) Read(p []byte) (int, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.ended && s.filled-r.off < min(len(p), streamBatch) {
+		s.cond.Wait()
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	if r.off == s.filled {
+		return 0, io.EOF
+	}
+	n := copy(p, s.buf[r.off:s.filled])
+	r.off += n
+	return n, nil
 }
 
 // readAll reads r to its end into *bp, growing it as need be, and returns what it read.
@@ -452,17 +554,29 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		h.fail(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
 		return
 	}
-	body, err := h.readBody(w, r)
+	body, err := h.newBody(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	defer h.release(body)
-	// The object is written while the body is checked; it gets its name only if every
-	// check passes. (The deferred calls run in reverse: the writer is done with the
-	// body's buffer before it goes back to the pool.)
-	stage := h.stage(r.Context(), key, body.sealed)
-	defer stage.discard()
+	// The object is written while the body arrives and is checked; it gets its name
+	// only once every check has passed. (The deferred calls run in reverse: the writer is
+	// done with the body's buffer before the buffer goes back to the pool.)
+	var stage *staging
+	defer func() { stage.discard() }()
+	var arrived *bodyStream
+	if body.sealed != nil {
+		arrived = newBodyStream(body.sealed)
+		stage = h.stage(r.Context(), key, arrived.reader(), int64(len(body.sealed)))
+	}
+	if err := h.fill(w, r, body, arrived); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if arrived == nil {
+		stage = h.stage(r.Context(), key, bytes.NewReader(body.sealed), int64(len(body.sealed)))
+	}
 	if err := h.open(r.Context(), p, body); err != nil {
 		h.fail(w, r, err)
 		return
@@ -532,9 +646,9 @@ type staging struct {
 	err    error
 }
 
-// stage starts writing data as key's object, when the blob store can stage objects;
-// otherwise it returns nil, and commit puts the object.
-func (h *Handler) stage(ctx context.Context, key blob.Key, data []byte) *staging {
+// stage starts writing size bytes of r as key's object, when the blob store can stage
+// objects; otherwise it returns nil, and commit puts the object.
+func (h *Handler) stage(ctx context.Context, key blob.Key, r io.Reader, size int64) *staging {
 	st, ok := h.Blobs.(blob.Stager)
 	if !ok {
 		return nil
@@ -542,7 +656,7 @@ func (h *Handler) stage(ctx context.Context, key blob.Key, data []byte) *staging
 	s := &staging{done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.staged, s.err = st.Stage(ctx, key, bytes.NewReader(data), int64(len(data)))
+		s.staged, s.err = st.Stage(ctx, key, r, size)
 	}()
 	return s
 }
