@@ -46,6 +46,7 @@ Usage:
   aula-agent enroll --server URL CODE  trade an administrator's enrollment code for this room PC's credential
   aula-agent login --server URL [--device]
                                        sign in as yourself (browser on this PC, or a code with --device)
+  aula-agent logout                    end this PC's sign-in and forget its credential
   aula-agent version                   print the version
 
 Run 'aula-agent COMMAND --help' for a command's flags.
@@ -82,6 +83,8 @@ func Run(ctx context.Context, env Env) error {
 		return runEnroll(ctx, env, args)
 	case "login":
 		return runLogin(ctx, env, args)
+	case "logout":
+		return runLogout(ctx, env, args)
 	case "version":
 		fmt.Fprintln(env.Stdout, "aula-agent", Version)
 		return nil

@@ -44,6 +44,7 @@ const (
 	authorizePath  = "/oauth/authorize"
 	devicePath     = "/oauth/device_authorization"
 	enrollPath     = "/api/v1/agents/enroll"
+	revokePath     = "/oauth/revoke"
 	recorderClient = "aula-recorder"
 	scopeIngest    = "ingest"
 )

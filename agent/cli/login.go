@@ -10,6 +10,9 @@ import (
 	"html"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -165,4 +168,60 @@ func randomString() (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+const logoutUsage = "logout [--server-ca FILE] [--data DIR] [--credential-key FILE]"
+
+// runLogout ends this PC's sign-in: a user's refresh token is revoked at the server
+// (RFC 7009) and the sealed credential deleted. An enrolled agent's credential is only
+// deleted here; an administrator revokes it with aula-server agent revoke.
+func runLogout(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "logout", logoutUsage)
+	ca := fs.String("server-ca", "", "trust this PEM certificate too, such as the server's self-signed DATA/tls/cert.pem")
+	data := fs.String("data", "", "the agent's data `DIR` (default "+defaultDataDir(env.Getenv)+")")
+	keyFile := fs.String("credential-key", "", "the key that seals the credential (default $AULA_CREDENTIAL_KEY, or DATA/credential.key)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		*data = defaultDataDir(env.Getenv)
+	}
+	cred, err := loadCredential(*data, *keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(env.Stderr, "No sign-in or enrollment is stored in %s.\n", *data)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cred.Kind == "user" {
+		c, err := upload.NewClient(cred.Server, "", *ca)
+		if err != nil {
+			return err
+		}
+		form := url.Values{"token": {cred.RefreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {cred.ClientID}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base.JoinPath(revokePath).String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			return fmt.Errorf("revoke the sign-in at %s (nothing was deleted): %w", c.Base.Host, upload.CertError(c.Base.Host, err))
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the server answered %s to the revocation; nothing was deleted", resp.Status)
+		}
+	}
+	sealed, _ := credentialPaths(*data, *keyFile)
+	if err := os.Remove(sealed); err != nil {
+		return err
+	}
+	if cred.Kind == "agent" {
+		fmt.Fprintf(env.Stderr, "Deleted the credential of %s from this PC. To revoke it on the server: aula-server agent revoke --client %s\n", cred.ClientID, cred.ClientID)
+		return nil
+	}
+	fmt.Fprintln(env.Stderr, "Signed out: the server revoked the sign-in, and this PC forgot it.")
+	return nil
 }

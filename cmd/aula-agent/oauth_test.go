@@ -155,7 +155,8 @@ func signedIn(t *testing.T, srv *servertest.Server) *http.Client {
 // TestLoginAndRecord: `aula-agent login` signs the user in with the authorization code
 // and PKCE on its loopback redirect (the browser's part done with HTTP requests carrying
 // the session), then `record --server` uploads with the rotating refresh token; `login
-// --device` signs in with a user code typed on the device page.
+// --device` signs in with a user code typed on the device page; `logout` revokes and
+// forgets the sign-in.
 func TestLoginAndRecord(t *testing.T) {
 	srv := servertest.Start(t, "")
 	browser := signedIn(t, srv)
@@ -217,5 +218,16 @@ func TestLoginAndRecord(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data2, "credential.age")); err != nil {
 		t.Error(err)
+	}
+
+	// logout revokes the sign-in at the server and forgets it.
+	if status, out := runAgentEnv(t, noToken, "logout", "--server-ca", srv.Cert, "--data", data); status != 0 || !strings.Contains(out, "Signed out") {
+		t.Fatalf("logout: %d %s", status, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "credential.age")); !os.IsNotExist(err) {
+		t.Errorf("credential after logout: %v", err)
+	}
+	if status, out := runAgentEnv(t, noToken, append([]string{"upload", "--wait"}, serverArgs(srv, data)...)...); status != 2 || !strings.Contains(out, "needs a credential") {
+		t.Errorf("upload after logout: %d %s", status, out)
 	}
 }

@@ -345,6 +345,33 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 		t.Error("a device code gave tokens twice")
 	}
 
+	// Revocation (RFC 7009) of the device's refresh token ends its sign-in.
+	again, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: dt.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = httpsClient(t, srv).PostForm(srv.url+oauth.Prefix+"/revoke", url.Values{"token": {again.RefreshToken},
+		"token_type_hint": {"refresh_token"}, "client_id": {oauth.RecorderClientID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("revoke: %d", resp.StatusCode)
+	}
+	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: again.RefreshToken}).Token()
+	wantOAuthError(t, "revoked refresh token", err, "invalid_grant")
+	// Revoking an access token ends it on the ingest API at once.
+	resp, err = httpsClient(t, srv).PostForm(srv.url+oauth.Prefix+"/revoke", url.Values{"token": {again.AccessToken},
+		"token_type_hint": {"access_token"}, "client_id": {oauth.RecorderClientID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := ingestStatus(t, srv, again.AccessToken); resp.StatusCode != http.StatusOK || got != http.StatusUnauthorized {
+		t.Errorf("revoked access token: revoke %d, then ingest %d", resp.StatusCode, got)
+	}
+
 	meta := storeOf(t, srv)
 	tn, err := meta.TenantByName(context.Background(), "Uni")
 	if err != nil {
@@ -365,8 +392,13 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 	}
 
 	// A locked account's refresh token is refused.
+	code = authorize(t, srv, teacher.b, cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier)), "st4te")
+	last, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCLI(t, srv.getenv, "user", "lock", "--tenant", "Uni", "--email", "teacher@uni.example")
-	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: dt.RefreshToken}).Token()
+	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: last.RefreshToken}).Token()
 	wantOAuthError(t, "refresh token of a locked account", err, "invalid_grant")
 }
 

@@ -313,10 +313,15 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 	if err != nil || t.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
-	return userSubject(t.TenantID, t.UserID), t.ID, nil
+	// op passes this "ID" on to RevokeToken, which revokes the whole family.
+	return userSubject(t.TenantID, t.UserID), familyPrefix + t.TenantID + "/" + t.Family, nil
 }
 
-// RevokeToken revokes a refresh token's family, or one access token by its ID (RFC 7009).
+// familyPrefix marks a refresh token family in what GetRefreshTokenInfo hands op.
+const familyPrefix = "family:"
+
+// RevokeToken revokes a refresh token's family (named by GetRefreshTokenInfo, or the
+// token itself), or one access token by its ID (RFC 7009).
 func (s *storage) RevokeToken(ctx context.Context, tokenOrID, subject, clientID string) *oidc.Error {
 	now := s.now()
 	if _, ok := auth.ParseToken(tokenOrID); ok {
@@ -328,6 +333,16 @@ func (s *storage) RevokeToken(ctx context.Context, tokenOrID, subject, clientID 
 			return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
 		}
 		if err := s.st.RevokeRefreshFamily(ctx, t.TenantID, t.Family, now); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
+	if fam, ok := strings.CutPrefix(tokenOrID, familyPrefix); ok {
+		tenantID, family, ok := strings.Cut(fam, "/")
+		if !ok {
+			return oidc.ErrInvalidRequest()
+		}
+		if err := s.st.RevokeRefreshFamily(ctx, tenantID, family, now); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
 		return nil
