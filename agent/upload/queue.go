@@ -552,8 +552,8 @@ func (u *Uploader) recFailed(st *recState, err error) {
 
 // failed records a failure. Errors of the connection or the server pause every upload
 // with a growing backoff; an error about one item (the server refused it) holds only
-// that item back, at the longest backoff; an untrusted certificate or a refused token is
-// fatal to Drain.
+// that item back, at the longest backoff; an untrusted certificate, a refused token or a
+// revoked credential is fatal to Drain.
 func (u *Uploader) failed(err error, it *spool.Item) {
 	now := u.o.Now()
 	u.mu.Lock()
@@ -561,7 +561,7 @@ func (u *Uploader) failed(err error, it *spool.Item) {
 	u.lastErr, u.lastErrAt = err.Error(), now
 	var se *StatusError
 	switch {
-	case errors.Is(err, ErrCertificate):
+	case errors.Is(err, ErrCertificate), errors.Is(err, ErrCredential):
 		u.fatal = err
 	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
 		u.fatal = fmt.Errorf("the server refused the agent's token: %w", err)
