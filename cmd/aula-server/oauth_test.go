@@ -259,6 +259,13 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 		Endpoint: oauth2.Endpoint{AuthURL: srv.url + oauth.AuthorizePath, TokenURL: srv.url + oauth.TokenPath,
 			DeviceAuthURL: srv.url + oauth.DeviceAuthorizationPath, AuthStyle: oauth2.AuthStyleInParams}}
 
+	// A viewer may not let a recorder upload as them.
+	out = runCLI(t, srv.getenv, "user", "create", "--tenant", "Uni", "--email", "student@uni.example", "--role", "viewer")
+	student := firstSignIn(t, srv, "student@uni.example", password(t, out))
+	if _, status, body := student.b.do("GET", strings.TrimPrefix(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), srv.url), nil); status != http.StatusForbidden || !strings.Contains(body, "creator role") {
+		t.Errorf("a viewer's consent page: %d", status)
+	}
+
 	// Not signed in: the consent page asks to sign in first.
 	anon := newBrowser(t, srv)
 	verifier := oauth2.GenerateVerifier()

@@ -52,8 +52,17 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (store.User, b
 		s.internal(w, err)
 		return store.User{}, false
 	}
+	if !mayRecord(u) {
+		s.render(w, http.StatusForbidden, "message", page{Title: "Not allowed",
+			Message: "Your account may watch recordings but not make them, so it cannot sign in the recorder. Ask an administrator for the creator role."})
+		return store.User{}, false
+	}
 	return u, true
 }
+
+// mayRecord reports whether the user may let a recorder upload as them: viewers may not
+// (least privilege, SECURITY §13).
+func mayRecord(u store.User) bool { return u.Role == store.RoleCreator || u.Role == store.RoleAdmin }
 
 func (s *Server) internal(w http.ResponseWriter, err error) {
 	s.opts.Log.Error("oauth page", "err", err)

@@ -287,16 +287,17 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	case !now.Before(t.ExpiresAt):
 		return nil, fmt.Errorf("refresh token: %w", store.ErrExpired)
 	}
-	// A locked account keeps no sign-in, here as on the web pages.
+	// A locked account keeps no sign-in, here as on the web pages, and an account that
+	// may no longer record keeps no recorder.
 	u, err := s.st.User(ctx, t.TenantID, t.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if u.LockedAt != nil {
+	if u.LockedAt != nil || !mayRecord(u) {
 		if err := s.st.RevokeRefreshFamily(ctx, t.TenantID, t.Family, now); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("refresh token of a locked account: %w", store.ErrRevoked)
+		return nil, fmt.Errorf("refresh token of a locked account or a viewer: %w", store.ErrRevoked)
 	}
 	return &refreshRequest{RefreshToken: t}, nil
 }
