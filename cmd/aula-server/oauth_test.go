@@ -352,6 +352,19 @@ func recorderOAuth(t *testing.T, setup func(*testing.T, *server.Config)) {
 		t.Error("a device code gave tokens twice")
 	}
 
+	// Wrong user codes: after a few, the page makes the user wait.
+	limited := false
+	for range 5 {
+		_, status, _ := teacher.b.do("POST", oauth.DevicePath, url.Values{"user_code": {"ZZZZ-ZZZZ"}, "decision": {"allow"}})
+		if status == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("six wrong user codes in a row were all checked")
+	}
+
 	// Revocation (RFC 7009) of the device's refresh token ends its sign-in.
 	again, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: dt.RefreshToken}).Token()
 	if err != nil {

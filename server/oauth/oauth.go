@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rs/cors"
@@ -134,6 +135,9 @@ type Server struct {
 	provider *op.Provider
 	storage  *storage
 	pages    map[string]*template.Template
+
+	mu      sync.Mutex
+	guesses map[string][]time.Time // wrong user codes by user ID, in this process
 }
 
 //go:embed templates/*.html
@@ -198,7 +202,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth provider: %w", err)
 	}
-	s := &Server{opts: o, provider: p, storage: st, pages: map[string]*template.Template{}}
+	s := &Server{opts: o, provider: p, storage: st, pages: map[string]*template.Template{}, guesses: map[string][]time.Time{}}
 	for _, name := range []string{"consent", "device", "message"} {
 		s.pages[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}

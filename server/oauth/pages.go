@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -161,13 +162,49 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "device", page{Title: "Sign in a device", Email: u.Email, UserCode: code})
 }
 
+// Wrong user codes a user may type in guessWindow before the device page makes them
+// wait: user codes have about 34 bits, and a guessed one would sign a stranger's device
+// in as the guesser, so this only keeps the page from being a guessing oracle.
+const (
+	maxGuesses  = 5
+	guessWindow = 10 * time.Minute
+)
+
+// guessed records a wrong code of the user and reports whether they typed too many.
+func (s *Server) guessed(userID string, wrong bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	recent := s.guesses[userID][:0]
+	for _, at := range s.guesses[userID] {
+		if now.Sub(at) < guessWindow {
+			recent = append(recent, at)
+		}
+	}
+	if wrong {
+		recent = append(recent, now)
+	}
+	if len(recent) == 0 {
+		delete(s.guesses, userID)
+	} else {
+		s.guesses[userID] = recent
+	}
+	return len(recent) >= maxGuesses
+}
+
 func (s *Server) device(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.signedIn(w, r)
 	if !ok {
 		return
 	}
+	if s.guessed(u.ID, false) {
+		s.render(w, http.StatusTooManyRequests, "device", page{Title: "Sign in a device", Email: u.Email,
+			Error: "Too many wrong codes. Wait ten minutes, then type the code your device shows."})
+		return
+	}
 	code, ok := NormalizeUserCode(r.PostFormValue("user_code"))
 	retry := func(msg string) {
+		s.guessed(u.ID, true)
 		s.render(w, http.StatusBadRequest, "device", page{Title: "Sign in a device", Email: u.Email, UserCode: code, Error: msg})
 	}
 	if !ok {
