@@ -4,8 +4,8 @@
 // type that is the only way to name an object, so nothing a client sends reaches a path or
 // a bucket key unchecked.
 //
-// Optional abilities (Deleter, Lister, Stater) are separate interfaces, found by type
-// assertion, in the manner of tusd's data stores.
+// Optional abilities (Stager, Deleter, Lister, Stater) are separate interfaces, found by
+// type assertion, in the manner of tusd's data stores.
 //
 // # Caveats
 //

@@ -33,9 +33,9 @@ import (
 // disks of 512- and 4096-byte logical blocks.
 const directAlign = 4096
 
-// chunkSize is the buffer an object is copied through: a segment of up to 2 MiB goes to
-// disk in one write.
-const chunkSize = 2 << 20
+// chunkSize is the buffer an object is copied through, twice the batch that copyTo
+// gathers before it writes.
+const chunkSize = 2 * streamChunk
 
 // fsSys is the Linux write path's state.
 type fsSys struct {

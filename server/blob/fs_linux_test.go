@@ -39,7 +39,7 @@ func fsVariants() []impl {
 // TestFSAlignment puts objects whose sizes sit at the edges of O_DIRECT's blocks and of
 // the chunk buffer, over objects of other sizes, on every write path.
 func TestFSAlignment(t *testing.T) {
-	const chunk = 2 << 20
+	const chunk = 512 << 10 // the chunk buffer's size
 	sizes := []int{4095, 4096, 4097, 8191, chunk - 1, chunk, chunk + 1, chunk + 4096 + 7, 2*chunk + 4096}
 	for _, v := range []struct {
 		name            string
