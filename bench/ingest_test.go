@@ -32,6 +32,12 @@ import (
 // same bytes as often, 8 at once, to a Go HTTPS server whose handler only discards
 // them. It prints both rates and their ratio, the server's peak RSS and the time from
 // complete to a playable recording.
+//
+// The figures move with the machine: on a filesystem that has just freed many inodes
+// (the previous run's segments, other tests' files), ext4 without a journal skips the
+// recently freed ones one by one when it allocates an inode, which can cost the server
+// a millisecond of CPU per segment; and on two cores, anything else running takes from
+// both sides of the ratio unequally.
 func BenchmarkIngest(b *testing.B) {
 	const workers = 8
 	totalMB := 2048
