@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"mime"
@@ -86,6 +87,17 @@ type Handler struct {
 	inits map[string]media.Init // by tenant/recording/track
 	bufs  sync.Pool             // *[]byte, for upload bodies and their plaintext
 	rows  rowBatcher
+	// seqLocks serialise uploads of one segment number (hashed into stripes), so two
+	// concurrent uploads of it with different bytes cannot both pass the conflict check
+	// and leave the stored object and the recorded digest disagreeing.
+	seqLocks [256]sync.Mutex
+}
+
+// seqLock returns the lock of one segment's number.
+func (h *Handler) seqLock(tenant, rec, track string, seq int) *sync.Mutex {
+	f := fnv.New32a()
+	fmt.Fprintf(f, "%s/%s/%s/%d", tenant, rec, track, seq)
+	return &h.seqLocks[f.Sum32()%uint32(len(h.seqLocks))]
 }
 
 // Register adds the ingest routes to mux under /api/v1.
@@ -605,7 +617,11 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 		Key:      key.String(),
 	}
 	// A repeat with the same digest is done already; another digest is a conflict. Check
-	// before naming the object, so a conflicting upload never replaces stored bytes.
+	// before naming the object, so a conflicting upload never replaces stored bytes; the
+	// lock holds from the check until the row is committed.
+	lock := h.seqLock(p.TenantID, rec.ID, tr.ID, seq)
+	lock.Lock()
+	defer lock.Unlock()
 	existing, err := h.Meta.Segment(r.Context(), p.TenantID, rec.ID, tr.ID, seq)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
