@@ -48,8 +48,8 @@ lint: setup
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 	CGO_ENABLED=0 $(GO) vet ./internal/... ./capture/ ./server/... ./cmd/aula-server/
-	GOOS=windows CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/manifest/ ./internal/hls/ ./internal/seal/ ./agent/upload/
-	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/manifest/ ./internal/hls/ ./internal/seal/ ./agent/upload/
+	GOOS=windows CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/manifest/ ./internal/hls/ ./internal/seal/ ./agent/upload/ ./agent/spool/
+	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./capture/ ./internal/manifest/ ./internal/hls/ ./internal/seal/ ./agent/upload/ ./agent/spool/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
