@@ -91,7 +91,7 @@ func recordToServer(ctx context.Context, env Env, f *recordFlags, opts recording
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	u.Finish()
-	upErr := waitUploads(env, sp, u, uploaded, sigs, stopUploads)
+	upErr := waitUploads(env, sp, u, uploaded, sigs, stopUploads, f.srv.patience)
 	if recErr != nil {
 		return spoolRecordError(dir, segments, recErr)
 	}
@@ -103,8 +103,9 @@ func recordToServer(ctx context.Context, env Env, f *recordFlags, opts recording
 	return nil
 }
 
-// waitUploads shows the upload's progress until it ends or a signal stops it.
-func waitUploads(env Env, sp *spool.Spool, u *upload.Uploader, done <-chan error, sigs <-chan os.Signal, stop func()) error {
+// waitUploads shows the upload's progress until it ends, a signal stops it, or (when
+// patience is positive) nothing has been uploaded for that long.
+func waitUploads(env Env, sp *spool.Spool, u *upload.Uploader, done <-chan error, sigs <-chan os.Signal, stop func(), patience time.Duration) error {
 	every := time.Second
 	if !env.Interactive {
 		every = 5 * time.Second
@@ -126,6 +127,16 @@ func waitUploads(env Env, sp *spool.Spool, u *upload.Uploader, done <-chan error
 			fmt.Fprintln(env.Stderr, line)
 		}
 	}
+	leave := func(why string) error {
+		stop()
+		<-done
+		if env.Interactive {
+			fmt.Fprintln(env.Stderr)
+		}
+		q, _ := queueStatus(sp, nil)
+		return fmt.Errorf("%s; %s stays in the spool, sealed, for 'aula-agent upload --wait' or the next recording", why, humanBytes(q.PendingBytes))
+	}
+	progress, lastProgress := int64(-1), time.Now()
 	for {
 		select {
 		case err := <-done:
@@ -135,16 +146,20 @@ func waitUploads(env Env, sp *spool.Spool, u *upload.Uploader, done <-chan error
 			}
 			return uploadError(err)
 		case <-sigs:
-			stop()
-			<-done
-			if env.Interactive {
-				fmt.Fprintln(env.Stderr)
-			}
-			q, _ := queueStatus(sp, nil)
-			return fmt.Errorf("upload stopped with %s still in the spool; 'aula-agent upload --wait' or the next recording sends it: %w",
-				humanBytes(q.PendingBytes), context.Canceled)
+			return leave("upload stopped")
 		case <-tick.C:
 			show()
+			st := u.Status()
+			if p := st.SentBytes + int64(st.Skipped); p != progress {
+				progress, lastProgress = p, time.Now()
+			}
+			if patience > 0 && time.Since(lastProgress) > patience {
+				why := fmt.Sprintf("nothing could be uploaded for %s", patience)
+				if st.LastError != "" {
+					why += " (last error: " + st.LastError + ")"
+				}
+				return leave(why)
+			}
 		}
 	}
 }

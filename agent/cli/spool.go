@@ -29,6 +29,7 @@ type serverFlags struct {
 	recovery          string
 	quota, minFree    int64
 	keep              time.Duration
+	patience          time.Duration
 	bandwidth         int64
 	windows           windowsFlag
 	parallel          int
@@ -62,6 +63,11 @@ func (f *serverFlags) register(fs *flag.FlagSet, env Env, spoolFlags bool) {
 	fs.StringVar(&f.data, "data", "", "the agent's data `DIR`, which holds the spool (default "+defaultDataDir(env.Getenv)+")")
 	fs.IntVar(&f.parallel, "parallel", 4, "segments uploaded at once")
 	fs.Int64Var(&f.bandwidth, "bandwidth", 0, "upload at most this many `BYTES` a second (0: no limit)")
+	def := time.Duration(0)
+	if spoolFlags {
+		def = 2 * time.Minute // a room PC's next recording must not wait behind an unreachable server
+	}
+	fs.DurationVar(&f.patience, "upload-patience", def, "stop waiting for the upload after this long without progress, leaving the rest in the spool (0: wait for ever)")
 	fs.Var(&f.windows, "upload-window", "upload only between these local times, such as 22:00-06:00 (repeatable; default: any time)")
 	if spoolFlags {
 		fs.StringVar(&f.recovery, "recovery-recipient", "", "also seal to this age `RECIPIENT` (age1…), so an admin can export the spool without the server")

@@ -116,7 +116,7 @@ func drainSpool(ctx context.Context, env Env, sf *serverFlags) error {
 		<-ctx.Done()
 		sigs <- os.Interrupt
 	}()
-	if err := waitUploads(env, sp, u, done, sigs, stop); err != nil {
+	if err := waitUploads(env, sp, u, done, sigs, stop, sf.patience); err != nil {
 		return err
 	}
 	q, err := queueStatus(sp, nil)

@@ -416,3 +416,31 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 	exportAndProbe(t, data, key)
 }
+
+// TestServerAway: with the server gone, record still records (sealed to the pinned key),
+// gives up waiting for the upload after --upload-patience with a sentence, and
+// `upload --wait` sends everything once the server is back.
+func TestServerAway(t *testing.T) {
+	srv := servertest.StartProcess(t, "")
+	data := t.TempDir()
+	args := append([]string{"record", "--synthetic", "--screen=synthetic,size=320x180", "--duration", "3s"}, serverArgs(srv, data)...)
+	if code, out := runAgentEnv(t, tokenEnv(srv), args...); code != 0 {
+		t.Fatalf("first recording: %s", out)
+	}
+	srv.Kill()
+	code, out := runAgentEnv(t, tokenEnv(srv), append(args, "--upload-patience", "3s")...)
+	if code == 0 || !strings.Contains(out, "out of reach") || !strings.Contains(strings.ToLower(out), "nothing could be uploaded for 3s") ||
+		!strings.Contains(out, "stays in the spool") {
+		t.Fatalf("exit %d recording without the server:\n%s", code, out)
+	}
+	srv.Restart()
+	if code, out := runAgentEnv(t, tokenEnv(srv), append([]string{"upload", "--wait"}, serverArgs(srv, data)...)...); code != 0 {
+		t.Fatalf("upload --wait: %s", out)
+	}
+	if n := checkSpoolOnServer(t, srv, data); n == 0 {
+		t.Fatal("nothing on the server")
+	}
+	if q := queueJSON(t, data); len(q.Recordings) != 2 || q.Recordings[1].State != "uploaded" {
+		t.Errorf("queue: %+v", q)
+	}
+}
