@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/aulacapture/aula/server/auth"
@@ -16,7 +17,8 @@ import (
 // account and admin pages.
 func (s *Server) registerWeb(mux *http.ServeMux, sessions *auth.Sessions, signer *vod.Signer) {
 	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
-		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta}).Register(mux)
+		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta,
+		Passkeys: &auth.Passkeys{Store: s.Meta, Accounts: s.Accounts()}, WebAuthnRP: s.webauthnRP}).Register(mux)
 }
 
 // NewSSO returns single sign-on with each tenant's OpenID Connect provider, on the
@@ -70,4 +72,21 @@ func (s *Server) ssoRedirectURI(r *http.Request) (string, error) {
 		return "https://" + host + SSOCallbackPath, nil
 	}
 	return "https://" + net.JoinHostPort(host, port) + SSOCallbackPath, nil
+}
+
+// webauthnRP is the WebAuthn relying party at the address r came to: the host name as
+// the RP ID, if it is one of the configured hosts, and the exact origin
+// https://HOST:PORT with the port the server listens on (none for 443), as browsers
+// report it in clientDataJSON.
+func (s *Server) webauthnRP(r *http.Request) (auth.RP, error) {
+	uri, err := s.ssoRedirectURI(r)
+	if err != nil {
+		return auth.RP{}, err
+	}
+	origin := strings.TrimSuffix(uri, SSOCallbackPath)
+	u, err := url.Parse(origin)
+	if err != nil || u.Hostname() == "" {
+		return auth.RP{}, errHost
+	}
+	return auth.RP{ID: u.Hostname(), Origin: origin}, nil
 }

@@ -189,7 +189,11 @@ func (a *Accounts) fail(ctx context.Context, u store.User, ip, action, detail st
 // Pending returns the first step u still has to take; mfaDone says whether the second
 // factor was given in this sign-in.
 func (a *Accounts) Pending(ctx context.Context, u store.User, mfaDone bool) (Next, error) {
-	if u.HasTOTP && !mfaDone {
+	has2FA, err := a.Has2FA(ctx, u)
+	if err != nil {
+		return 0, err
+	}
+	if has2FA && !mfaDone {
 		return NextTOTP, nil
 	}
 	p, err := a.Store.TenantPolicy(ctx, u.TenantID)
@@ -199,10 +203,31 @@ func (a *Accounts) Pending(ctx context.Context, u store.User, mfaDone bool) (Nex
 	if u.MustChangePassword || (p.PasswordMaxAge > 0 && a.now().Sub(u.PasswordChangedAt) >= p.PasswordMaxAge) {
 		return NextChangePassword, nil
 	}
-	if !u.HasTOTP && (u.Role == store.RoleAdmin || p.Require2FA) {
+	if !has2FA && (u.Role == store.RoleAdmin || p.Require2FA) {
 		return NextSetup2FA, nil
 	}
 	return NextDone, nil
+}
+
+// webauthnCounter is the part of a store that knows WebAuthn credentials; *store.Store
+// is one. A store without it has no second factor but TOTP.
+type webauthnCounter interface {
+	CountWebAuthnCredentials(ctx context.Context, tenantID, userID string) (int, error)
+	DeleteUserWebAuthnCredentials(ctx context.Context, tenantID, userID string) (int, error)
+}
+
+// Has2FA reports whether u has a second factor: TOTP or a WebAuthn credential (a
+// security key or passkey), either of which satisfies "2FA required".
+func (a *Accounts) Has2FA(ctx context.Context, u store.User) (bool, error) {
+	if u.HasTOTP {
+		return true, nil
+	}
+	wc, ok := a.Store.(webauthnCounter)
+	if !ok {
+		return false, nil
+	}
+	n, err := wc.CountWebAuthnCredentials(ctx, u.TenantID, u.ID)
+	return n > 0, err
 }
 
 // SecondFactor checks a TOTP code or a recovery code of u's. Each TOTP code is
@@ -430,11 +455,17 @@ func (a *Accounts) NewRecoveryCodes(ctx context.Context, u store.User) ([]string
 	return codes, nil
 }
 
-// RemoveTOTP removes u's TOTP and recovery codes (an administrator's reset of a lost
-// authenticator); the next sign-in asks to set it up again where 2FA is required.
+// RemoveTOTP removes u's TOTP, WebAuthn credentials and recovery codes (an
+// administrator's reset of a lost authenticator); the next sign-in asks to set 2FA up
+// again where it is required.
 func (a *Accounts) RemoveTOTP(ctx context.Context, tenantID, userID, actor string) error {
 	if err := a.Store.SetUserTOTP(ctx, tenantID, userID, nil); err != nil {
 		return err
+	}
+	if wc, ok := a.Store.(webauthnCounter); ok {
+		if _, err := wc.DeleteUserWebAuthnCredentials(ctx, tenantID, userID); err != nil {
+			return err
+		}
 	}
 	if err := a.Store.ReplaceRecoveryCodes(ctx, tenantID, userID, nil); err != nil {
 		return err

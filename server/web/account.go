@@ -169,7 +169,7 @@ func waitText(d time.Duration) string {
 }
 
 func (h *Handler) secondFactorPage(w http.ResponseWriter, r *http.Request, v visitor) {
-	h.render(w, r, http.StatusOK, "signin2fa", page{Title: "Second step", Email: v.user.Email})
+	h.render(w, r, http.StatusOK, "signin2fa", page{Title: "Second step", Email: v.user.Email, Visitor: v})
 }
 
 func (h *Handler) secondFactor(w http.ResponseWriter, r *http.Request, v visitor) {
@@ -177,7 +177,7 @@ func (h *Handler) secondFactor(w http.ResponseWriter, r *http.Request, v visitor
 	err := h.Accounts.SecondFactor(r.Context(), v.user, r.PostFormValue("code"), auth.ClientIP(r))
 	if err != nil {
 		if status, msg, ok := userError(err); ok {
-			h.render(w, r, status, "signin2fa", page{Title: "Second step", Email: v.user.Email, Error: msg})
+			h.render(w, r, status, "signin2fa", page{Title: "Second step", Email: v.user.Email, Visitor: v, Error: msg})
 			return
 		}
 		h.internal(w, r, err)
@@ -240,7 +240,12 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v visit
 }
 
 func (h *Handler) twoFactorPage(w http.ResponseWriter, r *http.Request, v visitor) {
-	p := page{Title: "Two-factor sign-in", Visitor: v, Forced: v.se.Stage == store.SessionSetup}
+	h.renderTwoFactor(w, r, http.StatusOK, v, "")
+}
+
+func (h *Handler) renderTwoFactor(w http.ResponseWriter, r *http.Request, status int, v visitor, msg string) {
+	p := page{Title: "Two-factor sign-in", Visitor: v, Forced: v.se.Stage == store.SessionSetup, Error: msg,
+		Flash: r.URL.Query().Get("done")}
 	if v.user.HasTOTP {
 		n, err := h.Users.RecoveryCodesLeft(r.Context(), v.user.TenantID, v.user.ID)
 		if err != nil {
@@ -248,10 +253,10 @@ func (h *Handler) twoFactorPage(w http.ResponseWriter, r *http.Request, v visito
 			return
 		}
 		p.RecoveryLeft = n
-		h.render(w, r, http.StatusOK, "twofactor", p)
+		h.render(w, r, status, "twofactor", p)
 		return
 	}
-	h.renderEnrol(w, r, http.StatusOK, p, "")
+	h.renderEnrol(w, r, status, p, "")
 }
 
 func (h *Handler) renderEnrol(w http.ResponseWriter, r *http.Request, status int, p page, secret string) {

@@ -51,7 +51,12 @@ type Handler struct {
 	RedirectURI func(r *http.Request) (string, error)
 	// Groups lists groups for the groups page (with SSO).
 	Groups Groups
-	pages  map[string]*template.Template
+	// Passkeys, with WebAuthnRP, adds security keys and passkeys as a second factor.
+	Passkeys *auth.Passkeys
+	// WebAuthnRP is the relying party (host name and exact origin) at the address r
+	// came to, or an error when that address is not one the server is configured for.
+	WebAuthnRP func(r *http.Request) (auth.RP, error)
+	pages      map[string]*template.Template
 }
 
 // HasPlayer reports whether hls.js was embedded (make setup copies it from npm).
@@ -96,6 +101,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/users", h.admin(h.usersPage))
 	mux.HandleFunc("POST /admin/users/{id}/{action}", h.admin(h.userAction))
 	h.registerSSO(mux)
+	h.registerWebAuthn(mux)
 	mux.HandleFunc("GET /recordings", h.page(full, h.list))
 	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
@@ -135,6 +141,9 @@ type page struct {
 	SSOForm      bool     // the sign-in page offers single sign-on
 	SSOEmail     string   // the address typed into the single sign-on form
 	SSO          *ssoView // the single sign-on and groups pages
+	WebAuthn     bool     // security keys can be used at this address
+	HasPasskey   bool     // the visitor has a security key for this address
+	Passkeys     []store.WebAuthnCredential
 }
 
 // User is the visitor's account, for templates.
@@ -147,6 +156,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.IdleSeconds = h.idleLeft(r, p.Visitor)
 	}
 	p.SSOForm = h.SSO != nil
+	if name == "twofactor" || name == "signin2fa" || name == "account" {
+		if err := h.addWebAuthn(r, &p); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	w.Header().Set("Cache-Control", "no-store")
