@@ -67,6 +67,11 @@ try {
   const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   result.signCountAfter = after.credentials.map((c) => c.signCount);
   await page.screenshot({ path: screenshot });
+  await page.goto(base + '/account/2fa');
+  result.usedRow = ((await page.textContent('table.passkeys tbody')) || '').trim();
+  // The users page shows the key as the administrator's second factor.
+  await page.goto(base + '/admin/users');
+  result.usersRow = ((await page.textContent(`tr:has(td:text-is("${email}"))`)) || '').replace(/\s+/g, ' ').trim();
 } catch (e) {
   result.errors.push('script: ' + e.message);
 } finally {

@@ -51,6 +51,8 @@ func webauthnInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 			Resident  bool
 		}
 		SignCountAfter []int
+		UsersRow       string
+		UsedRow        string
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("browser said %q", raw)
@@ -65,6 +67,12 @@ func webauthnInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 	}
 	if len(res.Credentials) != 1 || res.Credentials[0].RPID != "localhost" {
 		t.Errorf("authenticator holds %+v, want one credential for localhost", res.Credentials)
+	}
+	if !strings.Contains(res.UsedRow, "Virtual passkey") || strings.Contains(res.UsedRow, "never") {
+		t.Errorf("after the sign-in the 2FA page lists %q, want a last use", res.UsedRow)
+	}
+	if !strings.Contains(res.UsersRow, "1 security key") || !strings.Contains(res.UsersRow, "Remove 2FA") {
+		t.Errorf("users page row %q, want the key shown and removable", res.UsersRow)
 	}
 	if !res.SignedIn {
 		t.Error("not signed in with the passkey")

@@ -294,3 +294,27 @@ func (s *Store) TakeWebAuthnChallenge(ctx context.Context, tenantID, sessionID, 
 	}
 	return c, nil
 }
+
+// WebAuthnCounts returns how many WebAuthn credentials each of the tenant's users has,
+// by user ID; users without any are absent.
+func (s *Store) WebAuthnCounts(ctx context.Context, tenantID string) (map[string]int, error) {
+	out := map[string]int{}
+	err := s.read(ctx, tenantID, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT user_id, count(*) FROM webauthn_credentials WHERE tenant_id = $1
+			GROUP BY user_id`, tenantID)
+		if err != nil {
+			return fmt.Errorf("webauthn counts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return err
+			}
+			out[id] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}

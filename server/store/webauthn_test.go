@@ -47,6 +47,12 @@ func TestWebAuthnCredentials(t *testing.T) {
 		if n := must[int](t)(s.CountWebAuthnCredentials(ctx, a.ID, v.ID)); n != 0 {
 			t.Errorf("count of v %d", n)
 		}
+		if m := must[map[string]int](t)(s.WebAuthnCounts(ctx, a.ID)); len(m) != 1 || m[u.ID] != 1 {
+			t.Errorf("counts of tenant a %v", m)
+		}
+		if m := must[map[string]int](t)(s.WebAuthnCounts(ctx, b.ID)); len(m) != 0 {
+			t.Errorf("counts of tenant b %v", m)
+		}
 		// Another tenant sees nothing of it.
 		if list := must[[]WebAuthnCredential](t)(s.WebAuthnCredentials(ctx, b.ID, u.ID)); len(list) != 0 {
 			t.Errorf("tenant b sees %+v", list)

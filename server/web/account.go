@@ -20,6 +20,7 @@ type Accounts interface {
 	UserSessions(ctx context.Context, tenantID, userID string) ([]store.Session, error)
 	DeleteUserSession(ctx context.Context, tenantID, userID, id string) error
 	RecoveryCodesLeft(ctx context.Context, tenantID, userID string) (int, error)
+	WebAuthnCounts(ctx context.Context, tenantID string) (map[string]int, error)
 }
 
 // visitor is who a page is shown to: a live session and its user.
@@ -442,7 +443,12 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 		h.internal(w, r, err)
 		return
 	}
-	p.Title, p.Visitor, p.Users = "Users", v, users
+	keys, err := h.Users.WebAuthnCounts(r.Context(), v.user.TenantID)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	p.Title, p.Visitor, p.Users, p.KeyCounts = "Users", v, users, keys
 	h.render(w, r, status, "users", p)
 }
 

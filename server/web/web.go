@@ -144,6 +144,7 @@ type page struct {
 	WebAuthn     bool     // security keys can be used at this address
 	HasPasskey   bool     // the visitor has a security key for this address
 	Passkeys     []store.WebAuthnCredential
+	KeyCounts    map[string]int // security keys per user, on the users page
 }
 
 // User is the visitor's account, for templates.
