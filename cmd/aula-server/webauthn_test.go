@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/aulacapture/aula/server"
+	"github.com/aulacapture/aula/server/auth"
 )
 
 // TestWebAuthnInBrowser registers a passkey in headless Chromium with a virtual
 // authenticator and signs in with it as the second factor, on both backends: an
-// administrator, who must have 2FA, sets it up with the passkey instead of TOTP, then
-// signs in with password and passkey. The browser uses https://localhost:PORT, since a
+// administrator, who must have 2FA, sets it up with the passkey instead of TOTP, gets
+// recovery codes, then signs in with password and passkey, and with password and a
+// recovery code. The browser uses https://localhost:PORT, since a
 // WebAuthn relying party ID must be a host name, not an IP address.
 func TestWebAuthnInBrowser(t *testing.T) {
 	for name, setup := range backends(t) {
@@ -53,12 +55,18 @@ func webauthnInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 		SignCountAfter []int
 		UsersRow       string
 		UsedRow        string
+		Codes          []string
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("browser said %q", raw)
 	}
 	t.Logf("browser: %s", raw)
-	want := []string{"/account/password", "/account/2fa", "/recordings", "/signin/2fa", "/recordings"}
+	// Password change, passkey set-up, signed in; password and passkey, signed in;
+	// password and a recovery code, signed in.
+	want := []string{"/account/password", "/account/2fa", "/recordings", "/signin/2fa", "/recordings", "/signin/2fa", "/recordings"}
+	if len(res.Codes) != auth.RecoveryCodeCount {
+		t.Errorf("%d recovery codes shown after the first passkey, want %d", len(res.Codes), auth.RecoveryCodeCount)
+	}
 	if strings.Join(res.Steps, " ") != strings.Join(want, " ") {
 		t.Errorf("steps %q, want %q", res.Steps, want)
 	}
@@ -82,7 +90,7 @@ func webauthnInBrowser(t *testing.T, setup func(*testing.T, *server.Config)) {
 	}
 	// The server recorded the sign-in with the key and the counter it reported.
 	audit := runCLI(t, srv.getenv, "audit", "list", "--tenant", "Uni")
-	for _, s := range []string{"webauthn: Virtual passkey", "second factor: security key"} {
+	for _, s := range []string{"webauthn: Virtual passkey", "second factor: security key", "2fa.recovery_code_used"} {
 		if !strings.Contains(audit, s) {
 			t.Errorf("audit log lacks %q:\n%s", s, audit)
 		}

@@ -101,12 +101,13 @@ func (h *Handler) webauthnLoginFinish(w http.ResponseWriter, r *http.Request, v 
 		h.internal(w, r, err)
 		return
 	}
-	h.advanceJSON(w, r, v.user, n)
+	h.advanceJSON(w, r, v.user, n, nil)
 }
 
 // advanceJSON is advance for the JSON endpoints: a new session (new token) for the
-// step after n, and the step's page for the script to open.
-func (h *Handler) advanceJSON(w http.ResponseWriter, r *http.Request, u store.User, n auth.Next) {
+// step after n, and the step's page for the script to open after it shows codes, new
+// recovery codes if any.
+func (h *Handler) advanceJSON(w http.ResponseWriter, r *http.Request, u store.User, n auth.Next, codes []string) {
 	stage := store.SessionSetup
 	switch n {
 	case auth.NextDone:
@@ -118,7 +119,7 @@ func (h *Handler) advanceJSON(w http.ResponseWriter, r *http.Request, u store.Us
 		h.internal(w, r, err)
 		return
 	}
-	writeJSON(w, map[string]string{"next": stepPath[n]})
+	writeJSON(w, map[string]any{"next": stepPath[n], "codes": codes})
 }
 
 func (h *Handler) webauthnRegisterBegin(w http.ResponseWriter, r *http.Request, v visitor) {
@@ -172,12 +173,26 @@ func (h *Handler) webauthnRegisterFinish(w http.ResponseWriter, r *http.Request,
 		problem.Write(w, r, http.StatusBadRequest, "bad-json", "The request is not a security key registration.")
 		return
 	}
+	had2FA, err := h.Accounts.Has2FA(r.Context(), v.user)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
 	if _, err := h.Passkeys.FinishRegistration(r.Context(), rp, v.user, v.se.ID, reg.Name, reg.Credential, auth.ClientIP(r)); err != nil {
 		h.webauthnError(w, r, err)
 		return
 	}
+	// A first second factor comes with recovery codes, shown once by the script, as
+	// after setting up TOTP.
+	var codes []string
+	if !had2FA {
+		if codes, err = h.Accounts.NewRecoveryCodes(r.Context(), v.user); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
 	if v.se.Stage == store.SessionFull {
-		writeJSON(w, map[string]string{"next": "/account/2fa?done=webauthn-added"})
+		writeJSON(w, map[string]any{"next": "/account/2fa?done=webauthn-added", "codes": codes})
 		return
 	}
 	// Setting up a second factor was the step left: go on with a new token, as after TOTP.
@@ -186,7 +201,7 @@ func (h *Handler) webauthnRegisterFinish(w http.ResponseWriter, r *http.Request,
 		h.internal(w, r, err)
 		return
 	}
-	h.advanceJSON(w, r, v.user, n)
+	h.advanceJSON(w, r, v.user, n, codes)
 }
 
 // webauthnRemove removes one of the visitor's credentials, unless it is the last

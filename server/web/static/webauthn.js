@@ -82,6 +82,21 @@
     });
   }
 
+  // showCodes shows the recovery codes of a first second factor once, then goes on.
+  function showCodes(codes, next) {
+    var box = document.getElementById('webauthn-codes');
+    var list = box.querySelector('ul');
+    codes.forEach(function (c) {
+      var li = document.createElement('li'), code = document.createElement('code');
+      code.textContent = c;
+      li.appendChild(code);
+      list.appendChild(li);
+    });
+    document.getElementById('webauthn-continue').setAttribute('href', next);
+    box.hidden = false;
+    register.hidden = true;
+  }
+
   var register = document.getElementById('webauthn-register-button');
   if (register) {
     register.addEventListener('click', function () {
@@ -96,7 +111,8 @@
       }).then(function (c) {
         return post('/account/2fa/webauthn/finish', { name: name, credential: answer(c) });
       }).then(function (j) {
-        window.location.assign(j.next);
+        if (j.codes && j.codes.length) showCodes(j.codes, j.next);
+        else window.location.assign(j.next);
       }).catch(function (err) { busy(register, false); fail(err); });
     });
   }
