@@ -40,34 +40,11 @@ import (
 // both sides of the ratio unequally.
 func BenchmarkIngest(b *testing.B) {
 	const workers = 8
-	totalMB := 2048
-	if s := os.Getenv("AULA_BENCH_INGEST_MB"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("AULA_BENCH_INGEST_MB=%q: want a positive number of MB", s)
-		}
-		totalMB = n
-	}
+	totalMB := envInt(b, "AULA_BENCH_INGEST_MB", 2048)
 	bins := b.TempDir()
 	agentBin := goBuild(b, bins, "aula-agent")
 	serverBin := goBuild(b, bins, "aula-server")
-
-	// One real segment: 720p camera at 4 Mb/s in 2 s segments is about 1 MB each.
-	rec := filepath.Join(b.TempDir(), "rec")
-	if out, err := exec.Command(agentBin, "record", "--camera=synthetic", "--camera-bitrate", "4000000",
-		"--encoder", "libx264", "--duration", "4s", "--out", rec).CombinedOutput(); err != nil {
-		b.Fatalf("record: %v: %s", err, out)
-	}
-	local := mediatest.ReadManifest(b, rec)
-	camera := local.Tracks[0]
-	initPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "init.mp4"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	segPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "000001.m4s"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	camera, initPlain, segPlain := cameraSegment(b, agentBin)
 	ctx := b.Context()
 
 	for b.Loop() {
@@ -295,3 +272,24 @@ func startDiscard(b *testing.B, certFile, keyFile string) *discardServer {
 
 // Close stops the server at once.
 func (s *discardServer) Close() { _ = s.srv.Close() }
+
+// cameraSegment records 4 s of the synthetic 720p camera at 4 Mb/s with agentBin and
+// returns its track, init segment and first media segment (about 1 MB).
+func cameraSegment(b *testing.B, agentBin string) (manifest.Track, []byte, []byte) {
+	b.Helper()
+	rec := filepath.Join(b.TempDir(), "rec")
+	if out, err := exec.Command(agentBin, "record", "--camera=synthetic", "--camera-bitrate", "4000000",
+		"--encoder", "libx264", "--duration", "4s", "--out", rec).CombinedOutput(); err != nil {
+		b.Fatalf("record: %v: %s", err, out)
+	}
+	camera := mediatest.ReadManifest(b, rec).Tracks[0]
+	initPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "init.mp4"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	segPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "000001.m4s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return camera, initPlain, segPlain
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/aulacapture/aula/agent/spool"
 	"github.com/aulacapture/aula/agent/upload"
 	"github.com/aulacapture/aula/internal/manifest"
-	"github.com/aulacapture/aula/internal/mediatest"
 	"github.com/aulacapture/aula/internal/seal"
 )
 
@@ -44,21 +43,7 @@ func BenchmarkSpool(b *testing.B) {
 	agentBin := goBuild(b, bins, "aula-agent")
 	serverBin := goBuild(b, bins, "aula-server")
 
-	rec := filepath.Join(b.TempDir(), "rec")
-	if out, err := exec.Command(agentBin, "record", "--camera=synthetic", "--camera-bitrate", "4000000",
-		"--encoder", "libx264", "--duration", "4s", "--out", rec).CombinedOutput(); err != nil {
-		b.Fatalf("record: %v: %s", err, out)
-	}
-	local := mediatest.ReadManifest(b, rec)
-	camera := local.Tracks[0]
-	initPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "init.mp4"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	segPlain, err := os.ReadFile(filepath.Join(rec, camera.ID, "000001.m4s"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	camera, initPlain, segPlain := cameraSegment(b, agentBin)
 	n := max(1, totalMB*1_000_000/len(segPlain))
 	ctx := b.Context()
 
