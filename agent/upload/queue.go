@@ -593,10 +593,13 @@ func (u *Uploader) succeeded() {
 // backoff is the wait after n failures in a row: MinBackoff doubled n-1 times, capped at
 // MaxBackoff, with "equal jitter" (between half and all of it).
 func (u *Uploader) backoff(n int) time.Duration {
-	d := u.o.MaxBackoff
-	if n < 40 {
-		d = min(u.o.MinBackoff<<max(n-1, 0), u.o.MaxBackoff)
+	// Double step by step: a shift by n-1 overflows (to a negative wait) long before
+	// n reaches 64.
+	d := u.o.MinBackoff
+	for i := 1; i < n && d < u.o.MaxBackoff; i++ {
+		d *= 2
 	}
+	d = min(d, u.o.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -319,9 +319,10 @@ func TestNetworkFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// HTTP/2 keeps one connection as long as it works: cut every connection now and
-	// then too, so each upload meets new connections and their faults.
+	// then too (every 50 ms, so even a fast drain meets cuts), so uploads meet new
+	// connections and their faults.
 	go func() {
-		tick := time.NewTicker(300 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {

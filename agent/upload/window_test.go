@@ -56,3 +56,19 @@ func FuzzParseWindow(f *testing.F) {
 		}
 	})
 }
+
+func TestBackoff(t *testing.T) {
+	u := NewUploader(nil, nil, Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
+	prev := time.Duration(0)
+	for n := 1; n < 200; n++ {
+		d := u.backoff(n)
+		want := min(50*time.Millisecond<<min(n-1, 20), time.Second)
+		if d < want/2 || d > want {
+			t.Fatalf("backoff(%d) = %v, want between %v and %v", n, d, want/2, want)
+		}
+		prev = max(prev, d)
+	}
+	if prev < time.Second/2 {
+		t.Fatalf("backoff never reached the maximum: %v", prev)
+	}
+}
