@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -64,6 +65,21 @@ type Config struct {
 	// OAuthDeviceIntervalSeconds is how often a device waiting for its user's approval
 	// (the device grant) may poll.
 	OAuthDeviceIntervalSeconds int `json:"oauth_device_interval_seconds" env:"AULA_OAUTH_DEVICE_INTERVAL_SECONDS" flag:"oauth-device-interval-seconds"`
+	// TrustedProxies are the addresses or CIDR ranges of reverse proxies whose
+	// X-Forwarded-For header is believed; from anyone else it is ignored.
+	TrustedProxies []string `json:"trusted_proxies" env:"AULA_TRUSTED_PROXIES" flag:"trusted-proxies"`
+	// GeoIPDatabase is a GeoLite2-Country (or GeoIP2-Country) .mmdb file for the
+	// firewall's country rules and the new-country alert; empty turns both off.
+	GeoIPDatabase string `json:"geoip_database" env:"AULA_GEOIP_DATABASE" flag:"geoip-database"`
+	// AuditFile, if set, receives every audit record as one JSON line as well.
+	AuditFile string `json:"audit_file" env:"AULA_AUDIT_FILE" flag:"audit-file"`
+	// AuditSyslog, if set, sends every audit record to syslog: "local" for the local
+	// daemon, or "udp://HOST:PORT" / "tcp://HOST:PORT".
+	AuditSyslog string `json:"audit_syslog" env:"AULA_AUDIT_SYSLOG" flag:"audit-syslog"`
+	// AlertWebhook, if set, is an https:// URL that receives each alert as JSON, signed
+	// with AlertWebhookSecret (environment or file only, never a flag).
+	AlertWebhook       string `json:"alert_webhook" env:"AULA_ALERT_WEBHOOK" flag:"alert-webhook"`
+	AlertWebhookSecret string `json:"alert_webhook_secret" env:"AULA_ALERT_WEBHOOK_SECRET"`
 }
 
 // Default is the embedded setup: everything under ./aula-data, HTTPS on 127.0.0.1:8443.
@@ -167,7 +183,41 @@ func (c Config) Validate() error {
 	if c.OAuthDeviceIntervalSeconds < 1 || c.OAuthDeviceIntervalSeconds > 60 {
 		return bad("oauth_device_interval_seconds", "want 1 to 60, not %d", c.OAuthDeviceIntervalSeconds)
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			return bad("trusted_proxies", "%q is not an address or CIDR range", p)
+		}
+	}
+	if c.AuditSyslog != "" && c.AuditSyslog != "local" {
+		u, err := url.Parse(c.AuditSyslog)
+		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Port() == "" || u.Path != "" {
+			return bad("audit_syslog", "want local, udp://HOST:PORT or tcp://HOST:PORT, not %q", c.AuditSyslog)
+		}
+	}
+	if c.AlertWebhook != "" {
+		u, err := url.Parse(c.AlertWebhook)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return bad("alert_webhook", "want an https:// URL, not %q", c.AlertWebhook)
+		}
+		if len(c.AlertWebhookSecret) < 16 {
+			return bad("alert_webhook_secret", "a webhook needs AULA_ALERT_WEBHOOK_SECRET of at least 16 characters to sign with")
+		}
+	}
 	return nil
+}
+
+// ParseTrustedProxy reads one trusted_proxies entry: an address (a single host) or a
+// CIDR range.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // PasswordParams are the Argon2id parameters of new password hashes.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/aulacapture/aula/server/authz"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -13,7 +14,7 @@ import (
 // registerOAuth registers the server's own OAuth 2.0 authorization server, for agents
 // and the desktop recorder (issue #5): op's endpoints under /oauth, the consent and
 // device pages, and the enrollment API.
-func (s *Server) registerOAuth(mux *http.ServeMux) {
+func (s *Server) registerOAuth(mux authz.Mux) {
 	o, err := oauth.New(oauth.Options{
 		Store:          s.Meta,
 		Sessions:       &auth.Sessions{Store: s.Meta, Policies: s.Meta},

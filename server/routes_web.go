@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/aulacapture/aula/server/authz"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,10 +16,11 @@ import (
 
 // registerWeb registers the pages: sign-in (and single sign-on), recordings, player,
 // account and admin pages.
-func (s *Server) registerWeb(mux *http.ServeMux, sessions *auth.Sessions, signer *vod.Signer) {
+func (s *Server) registerWeb(mux authz.Mux, sessions *auth.Sessions, signer *vod.Signer) {
 	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
 		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta,
-		Passkeys: &auth.Passkeys{Store: s.Meta, Accounts: s.Accounts()}, WebAuthnRP: s.webauthnRP}).Register(mux)
+		Passkeys: &auth.Passkeys{Store: s.Meta, Accounts: s.Accounts()}, WebAuthnRP: s.webauthnRP,
+		AuditLog: s.auditLog(), Firewall: s.firewallRules()}).Register(mux)
 }
 
 // NewSSO returns single sign-on with each tenant's OpenID Connect provider, on the

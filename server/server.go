@@ -84,13 +84,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		log.Warn("hls.js is not embedded (run make setup): browsers without native HLS cannot play")
 	}
 	s.metrics = newMetrics()
+	if err := s.startAudit(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startFirewall(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
 
 // Close releases the stores.
 func (s *Server) Close() error {
-	var errs []error
+	errs := []error{s.stopAudit(), s.stopFirewall()}
 	if c, ok := s.Blobs.(interface{ Close() error }); ok {
 		errs = append(errs, c.Close())
 	}
@@ -199,7 +207,7 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusForbidden, "cross-origin", "Requests from other sites may not change anything here.")
 	}))
-	return s.metrics.wrap(secure(cop.Handler(mux)))
+	return s.metrics.wrap(s.clientAddress(secure(cop.Handler(mux))))
 }
 
 // secure adds the headers every answer carries and refuses paths that are not clean

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aulacapture/aula/server/authz"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -101,7 +102,7 @@ func (h *Handler) seqLock(tenant, rec, track string, seq int) *sync.Mutex {
 }
 
 // Register adds the ingest routes to mux under /api/v1.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux authz.Mux) {
 	mux.HandleFunc("GET /api/v1/tenant/recipient", h.auth("", h.recipient))
 	mux.HandleFunc("PUT /api/v1/recordings/{id}", h.auth(auth.ScopeIngest, h.putRecording))
 	mux.HandleFunc("GET /api/v1/recordings/{id}/manifest", h.auth("", h.getManifest))

@@ -24,6 +24,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/aulacapture/aula/server/authz"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -211,7 +212,7 @@ func New(o Options) (*Server, error) {
 
 // Register adds the routes to mux: op's endpoints under /oauth, the consent and device
 // pages, and the enrollment API.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(mux authz.Mux) {
 	mux.Handle(Prefix+"/", http.StripPrefix(Prefix, s.provider))
 	mux.HandleFunc("GET "+consentPath, s.consentPage)
 	mux.HandleFunc("POST "+consentPath, s.consent)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aulacapture/aula/server/authz"
 	"io"
 	"log/slog"
 	"net/http"
@@ -118,7 +119,7 @@ type Handler struct {
 }
 
 // Register adds the playback routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux authz.Mux) {
 	mux.HandleFunc("GET /play/{token}/{rec}/index.m3u8", h.master)
 	mux.HandleFunc("GET /play/{token}/{rec}/{track}/index.m3u8", h.media)
 	mux.HandleFunc("GET /play/{token}/{rec}/{track}/{file}", h.segment)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/aulacapture/aula/server/authz"
 	"net/http"
 	"strings"
 
@@ -39,7 +40,7 @@ type groupRow struct {
 }
 
 // registerSSO adds the single sign-on routes when the server has SSO.
-func (h *Handler) registerSSO(mux *http.ServeMux) {
+func (h *Handler) registerSSO(mux authz.Mux) {
 	if h.SSO == nil {
 		return
 	}

@@ -9,10 +9,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/aulacapture/aula/server/authz"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/aulacapture/aula/internal/manifest"
@@ -56,7 +59,11 @@ type Handler struct {
 	// WebAuthnRP is the relying party (host name and exact origin) at the address r
 	// came to, or an error when that address is not one the server is configured for.
 	WebAuthnRP func(r *http.Request) (auth.RP, error)
-	pages      map[string]*template.Template
+	// AuditLog, if set, adds the administrators' audit log page (audit.go).
+	AuditLog AuditLog
+	// Firewall, if set, adds the administrators' firewall page (firewall.go).
+	Firewall Firewall
+	pages    map[string]*template.Template
 }
 
 // HasPlayer reports whether hls.js was embedded (make setup copies it from npm).
@@ -67,7 +74,7 @@ func HasPlayer() bool {
 
 // Register adds the page routes to mux. The server guards every state-changing route
 // against cross-origin requests in front of the mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux authz.Mux) {
 	h.pages = map[string]*template.Template{}
 	funcs := template.FuncMap{
 		"duration": func(s float64) string {
@@ -76,9 +83,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		},
 		"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 	}
-	for _, name := range []string{"signin", "recordings", "player", "signin2fa", "password", "twofactor", "recovery",
-		"account", "sessions", "users", "message", "sso", "ssocontinue", "groups"} {
-		h.pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, file := range names {
+		name := strings.TrimSuffix(path.Base(file), ".html")
+		if name == "layout" {
+			continue
+		}
+		h.pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", file))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
@@ -102,6 +113,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/users/{id}/{action}", h.admin(h.userAction))
 	h.registerSSO(mux)
 	h.registerWebAuthn(mux)
+	h.registerAudit(mux)
+	h.registerFirewall(mux)
 	mux.HandleFunc("GET /recordings", h.page(full, h.list))
 	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
@@ -145,6 +158,8 @@ type page struct {
 	HasPasskey   bool     // the visitor has a security key for this address
 	Passkeys     []store.WebAuthnCredential
 	KeyCounts    map[string]int // security keys per user, on the users page
+	// Data is a page's own view, for pages that need more than the fields above.
+	Data any
 }
 
 // User is the visitor's account, for templates.

