@@ -185,6 +185,8 @@ func (s *Server) routes() http.Handler {
 		MaxSegment: s.cfg.MaxSegmentBytes}).Register(mux)
 	s.registerWeb(mux, sessions, signer)
 	s.registerOAuth(mux)
+	s.registerAuditRoutes(mux)
+	s.registerFirewallRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Meta.Ping(r.Context()); err != nil {

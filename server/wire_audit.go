@@ -1,6 +1,9 @@
 package server
 
-import "github.com/aulacapture/aula/server/web"
+import (
+	"github.com/aulacapture/aula/server/authz"
+	"github.com/aulacapture/aula/server/web"
+)
 
 // startAudit starts the audit log's outputs (file, syslog) and alerts; Open calls it
 // before the routes are built.
@@ -11,3 +14,6 @@ func (s *Server) stopAudit() error { return nil }
 
 // auditLog is the audit log for the administrators' page, or nil.
 func (s *Server) auditLog() web.AuditLog { return nil }
+
+// registerAuditRoutes adds the audit log's API routes.
+func (s *Server) registerAuditRoutes(mux authz.Mux) { _ = mux }

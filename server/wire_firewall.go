@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"github.com/aulacapture/aula/server/authz"
 	"github.com/aulacapture/aula/server/web"
 )
 
@@ -19,3 +20,6 @@ func (s *Server) clientAddress(next http.Handler) http.Handler { return next }
 
 // firewallRules is the firewall for the administrators' page, or nil.
 func (s *Server) firewallRules() web.Firewall { return nil }
+
+// registerFirewallRoutes adds the firewall's API routes.
+func (s *Server) registerFirewallRoutes(mux authz.Mux) { _ = mux }
