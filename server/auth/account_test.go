@@ -13,6 +13,7 @@ import (
 
 	"github.com/pquerna/otp"
 
+	"github.com/aulacapture/aula/server/audit"
 	"github.com/aulacapture/aula/server/store"
 )
 
@@ -58,6 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	st.SetAuditMAC(audit.MAC([]byte("auth tests' audit key"))) // the server's comes from the master key
 	clk := &clock{t: time.Date(2025, 5, 6, 7, 8, 9, 0, time.UTC)}
 	tn, err := st.CreateTenant(context.Background(), store.Tenant{Name: "uni"})
 	if err != nil {

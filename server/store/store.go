@@ -17,6 +17,7 @@ type Store struct {
 	db      *sql.DB
 	dialect string
 	now     func() time.Time
+	audit   auditState // audit.go
 }
 
 // Open connects to the database that dsn names and brings its schema up to date. dsn is
