@@ -56,7 +56,16 @@ type Sessions struct {
 	Idle, Absolute time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Gate, if set, may refuse a sign-in before Start makes its session: every way of
+	// signing in (password, single sign-on, security key) passes through Start. r is the
+	// sign-in request (nil from Create). An error wrapping ErrRefused is a refusal whose
+	// message is a sentence for the user; any other error is a failure.
+	Gate func(ctx context.Context, tenantID, userID string, r *http.Request) error
 }
+
+// ErrRefused marks a sign-in the Gate refused (the firewall, say); the error's
+// message is a sentence for the user.
+var ErrRefused = errors.New("sign-in refused")
 
 func (s *Sessions) now() time.Time {
 	if s.Now != nil {
@@ -98,7 +107,19 @@ func (s *Sessions) Create(ctx context.Context, w http.ResponseWriter, tenantID, 
 // Start starts a session of the stage for the user and sets its cookie. It always makes
 // a new 256-bit token and ends the session r came with, if any: every step of signing
 // in rotates the token, so a token planted before sign-in is worthless (no fixation).
+// The Gate, if set, is asked first; when it refuses, the session r came with ends too
+// (a half-finished sign-in from a refused address goes no further).
 func (s *Sessions) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, tenantID, userID, stage string) (store.Session, error) {
+	if s.Gate != nil {
+		if err := s.Gate(ctx, tenantID, userID, r); err != nil {
+			if errors.Is(err, ErrRefused) && r != nil {
+				if derr := s.Delete(ctx, w, r); derr != nil {
+					return store.Session{}, errors.Join(err, derr)
+				}
+			}
+			return store.Session{}, err
+		}
+	}
 	if r != nil {
 		if token, ok := sessionToken(r); ok {
 			if err := s.Store.DeleteSession(ctx, HashToken(token)); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -223,9 +244,13 @@ func ClearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
-// ClientIP is the address r came from. X-Forwarded-For is not trusted: the server has
-// no configured proxies yet (SECURITY §12).
+// ClientIP is the address r came from, as text: the client address the server
+// resolved for the request (X-Forwarded-For believed only from the configured trusted
+// proxies, SECURITY §12), else RemoteAddr's host.
 func ClientIP(r *http.Request) string {
+	if a, ok := ClientAddrFrom(r.Context()); ok {
+		return a.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
