@@ -85,6 +85,12 @@ func (s *Service) Check(ctx context.Context, tenantID, userID string, addr netip
 	return nil
 }
 
+// CheckRequest is Check for the caller of r, at the address the server resolved for it
+// (auth.ClientAddr); the API's guard and playback-URL issue call it on every request.
+func (s *Service) CheckRequest(ctx context.Context, tenantID, userID string, r *http.Request) error {
+	return s.Check(ctx, tenantID, userID, auth.ClientAddr(r))
+}
+
 // Gate checks a sign-in from r (see auth.Sessions.Gate) and records a refusal in the
 // audit log as "signin.refused" with detail "firewall".
 func (s *Service) Gate(ctx context.Context, tenantID, userID string, r *http.Request) error {

@@ -55,6 +55,7 @@ func (m *memStore) SetFirewallRules(_ context.Context, r store.FirewallRules) er
 	if m.rules == nil {
 		m.rules = map[string]store.FirewallRules{}
 	}
+	r.UpdatedAt = time.Now()
 	m.rules[r.TenantID] = r
 	return nil
 }

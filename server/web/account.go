@@ -102,7 +102,7 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, u store.User, 
 		stage = store.SessionMFA
 	}
 	if _, err := h.Sessions.Start(r.Context(), w, r, u.TenantID, u.ID, stage); err != nil {
-		h.internal(w, r, err)
+		h.startRefused(w, r, err)
 		return
 	}
 	http.Redirect(w, r, stepPath[n], http.StatusSeeOther)
@@ -314,7 +314,7 @@ func (h *Handler) enrolTOTP(w http.ResponseWriter, r *http.Request, v visitor) {
 	}
 	// New token: the session is worth more now.
 	if _, err := h.Sessions.Start(r.Context(), w, r, u.TenantID, u.ID, stage); err != nil {
-		h.internal(w, r, err)
+		h.startRefused(w, r, err)
 		return
 	}
 	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Codes: codes, Next: stepPath[n]})

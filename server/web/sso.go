@@ -122,7 +122,7 @@ func (h *Handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	// A new session with a new token, the tenant's timeouts, as after a password.
 	if _, err := h.Sessions.Start(r.Context(), w, r, u.TenantID, u.ID, store.SessionFull); err != nil {
-		h.internal(w, r, err)
+		h.startRefused(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/recordings", http.StatusSeeOther)

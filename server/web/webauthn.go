@@ -117,7 +117,7 @@ func (h *Handler) advanceJSON(w http.ResponseWriter, r *http.Request, u store.Us
 		stage = store.SessionMFA
 	}
 	if _, err := h.Sessions.Start(r.Context(), w, r, u.TenantID, u.ID, stage); err != nil {
-		h.internal(w, r, err)
+		h.startRefusedJSON(w, r, err)
 		return
 	}
 	writeJSON(w, map[string]any{"next": stepPath[n], "codes": codes})
