@@ -17,6 +17,7 @@ import (
 
 	"github.com/aulacapture/aula/server"
 	"github.com/aulacapture/aula/server/firewall"
+	"github.com/aulacapture/aula/server/firewall/firewalltest"
 	"github.com/aulacapture/aula/server/store"
 )
 
@@ -161,24 +162,7 @@ func TestFirewallSignin(t *testing.T) {
 	}()
 
 	base := serve(t, e)
-	signin := func(email, pw, xff string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"email": {email}, "password": {pw}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if xff != "" {
-			req.Header.Set("X-Forwarded-For", xff)
-		}
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // the test server's own certificate
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		defer c.CloseIdleConnections()
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	signin := func(email, pw, xff string) (int, string) { t.Helper(); return signinFrom(t, base, email, pw, xff) }
 
 	status, body := signin("admin@uni.example", adminPW, "198.51.100.7")
 	if status != http.StatusForbidden || !strings.Contains(body, "Your address 198.51.100.7 is not allowed for this organisation.") {
@@ -215,6 +199,48 @@ func TestFirewallSignin(t *testing.T) {
 	if !slices.Equal(ips, []string{"198.51.100.7", "198.51.100.7", "2001:db8:b::1"}) {
 		t.Errorf("signin.refused from %v", ips)
 	}
+}
+
+// TestFirewallCountrySignin: with a GeoIP database configured, a country rule refuses a
+// sign-in from the country it denies and lets others in.
+func TestFirewallCountrySignin(t *testing.T) {
+	e := newTestEnv(t, map[string]string{"AULA_TRUSTED_PROXIES": "127.0.0.0/8", "AULA_GEOIP_DATABASE": firewalltest.WriteGeoIP(t, nil)})
+	pw := password(t, e.must("admin", "create", "--tenant", "Uni", "--email", "admin@uni.example"))
+	if out := e.must("firewall", "set", "--tenant", "Uni", "--countries", "deny:RU"); !strings.Contains(out, "countries: deny:RU\n") {
+		t.Errorf("set printed\n%s", out)
+	}
+	base := serve(t, e)
+	if status, body := signinFrom(t, base, "admin@uni.example", pw, "198.51.100.7"); status != http.StatusForbidden ||
+		!strings.Contains(body, "Your address 198.51.100.7 (RU) is not allowed for this organisation.") {
+		t.Errorf("from RU: %d\n%s", status, body)
+	}
+	for _, from := range []string{"203.0.113.9", "2001:db8:de::1", "192.0.2.1"} { // DE, DE, nowhere
+		if status, body := signinFrom(t, base, "admin@uni.example", pw, from); status != http.StatusSeeOther {
+			t.Errorf("from %s: %d\n%s", from, status, body)
+		}
+	}
+}
+
+// signinFrom posts the sign-in form to the server at base as if from xff (the server
+// trusts 127.0.0.1's X-Forwarded-For) and returns the status and body, not following
+// redirects.
+func signinFrom(t *testing.T, base, email, pw, xff string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"email": {email}, "password": {pw}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // the test server's own certificate
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 var passwordLine = regexp.MustCompile(`(?m)^password: (\S+)$`)

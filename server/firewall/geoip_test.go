@@ -1,58 +1,16 @@
 package firewall
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/aulacapture/aula/server/firewall/firewalltest"
 )
-
-// testCountries is what the test database places: two IPv4 documentation ranges and
-// one IPv6 documentation range.
-var testCountries = map[string]string{
-	"203.0.113.0/24":   "DE",
-	"198.51.100.0/24":  "RU",
-	"2001:db8:de::/48": "DE",
-}
-
-// writeTestGeoIP builds a small database in the GeoLite2-Country layout in a temporary
-// directory and returns its path.
-func writeTestGeoIP(t testing.TB) string {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-Country", IncludeReservedNetworks: true, RecordSize: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, iso := range testCountries {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}
-		if err := w.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func openTestGeoIP(t testing.TB) *GeoIP {
 	t.Helper()
-	g, err := OpenGeoIP(writeTestGeoIP(t))
+	g, err := OpenGeoIP(firewalltest.WriteGeoIP(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
