@@ -39,7 +39,7 @@ type Service struct {
 	Now func() time.Time
 	Log *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	cache map[string]cached
 	gen   uint64 // counts changes, so a load that raced one is not cached
 }
@@ -115,10 +115,10 @@ func (s *Service) Gate(ctx context.Context, tenantID, userID string, r *http.Req
 
 func (s *Service) cached(ctx context.Context, tenantID string) (*Rules, error) {
 	now := s.now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.cache[tenantID]
 	gen := s.gen
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && now.Before(c.until) {
 		return c.rules, nil
 	}
