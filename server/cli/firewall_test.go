@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -161,8 +164,8 @@ func TestFirewallSignin(t *testing.T) {
 		srv.Close()
 	}()
 
-	base := serve(t, e)
-	signin := func(email, pw, xff string) (int, string) { t.Helper(); return signinFrom(t, base, email, pw, xff) }
+	srv := serve(t, e)
+	signin := func(email, pw, xff string) (int, string) { t.Helper(); return srv.signin(t, email, pw, xff) }
 
 	status, body := signin("admin@uni.example", adminPW, "198.51.100.7")
 	if status != http.StatusForbidden || !strings.Contains(body, "Your address 198.51.100.7 is not allowed for this organisation.") {
@@ -209,32 +212,34 @@ func TestFirewallCountrySignin(t *testing.T) {
 	if out := e.must("firewall", "set", "--tenant", "Uni", "--countries", "deny:RU"); !strings.Contains(out, "countries: deny:RU\n") {
 		t.Errorf("set printed\n%s", out)
 	}
-	base := serve(t, e)
-	if status, body := signinFrom(t, base, "admin@uni.example", pw, "198.51.100.7"); status != http.StatusForbidden ||
+	srv := serve(t, e)
+	if status, body := srv.signin(t, "admin@uni.example", pw, "198.51.100.7"); status != http.StatusForbidden ||
 		!strings.Contains(body, "Your address 198.51.100.7 (RU) is not allowed for this organisation.") {
 		t.Errorf("from RU: %d\n%s", status, body)
 	}
 	for _, from := range []string{"203.0.113.9", "2001:db8:de::1", "192.0.2.1"} { // DE, DE, nowhere
-		if status, body := signinFrom(t, base, "admin@uni.example", pw, from); status != http.StatusSeeOther {
+		if status, body := srv.signin(t, "admin@uni.example", pw, from); status != http.StatusSeeOther {
 			t.Errorf("from %s: %d\n%s", from, status, body)
 		}
 	}
 }
 
-// signinFrom posts the sign-in form to the server at base as if from xff (the server
-// trusts 127.0.0.1's X-Forwarded-For) and returns the status and body, not following
-// redirects.
-func signinFrom(t *testing.T, base, email, pw, xff string) (int, string) {
+// running is a server the test started.
+type running struct {
+	url    string
+	client *http.Client // trusts the server's certificate; follows no redirect
+}
+
+// signin posts the sign-in form as if from xff (the server trusts 127.0.0.1's
+// X-Forwarded-For) and returns the status and body.
+func (s running) signin(t *testing.T, email, pw, xff string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"email": {email}, "password": {pw}}.Encode()))
+	req, _ := http.NewRequest("POST", s.url+"/signin", strings.NewReader(url.Values{"email": {email}, "password": {pw}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // the test server's own certificate
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	defer c.CloseIdleConnections()
-	resp, err := c.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +259,8 @@ func password(t *testing.T, out string) string {
 	return m[1]
 }
 
-// serve runs the server on the test's data until the test ends and returns its URL.
-func serve(t *testing.T, e *testEnv) string {
+// serve runs the server on the test's data until the test ends.
+func serve(t *testing.T, e *testEnv) running {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -285,5 +290,16 @@ func serve(t *testing.T, e *testEnv) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "https://" + addr
+	pem, err := os.ReadFile(filepath.Join(e.env["AULA_DATA"], "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in cert.pem")
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return running{url: "https://" + addr, client: &http.Client{Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
