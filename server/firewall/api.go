@@ -128,6 +128,9 @@ func (in RulesJSON) parse() (Rules, error) {
 		}
 		countries = append(countries, cs...)
 	}
+	if mode == "" && len(countries) > 0 {
+		return Rules{}, invalid("countries: set country_mode to allow or deny, or send no countries.")
+	}
 	rules := Rules{Enabled: in.Enabled, Ranges: ranges, CountryMode: mode, Countries: countries}
 	for i, e := range in.Exceptions {
 		if e.Anywhere == (len(e.Ranges) > 0) {

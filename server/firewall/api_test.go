@@ -75,6 +75,7 @@ func TestAPI(t *testing.T) {
 		{"two values", `{} {}`, 400, "more than one"},
 		{"bad country", `{"country_mode": "allow", "countries": ["DEU"]}`, 400, "DEU is not a two-letter country code"},
 		{"bad mode", `{"country_mode": "maybe", "countries": ["DE"]}`, 400, "allow, deny or none"},
+		{"countries without mode", `{"countries": ["DE"]}`, 400, "set country_mode"},
 		{"exception both", `{"exceptions": [{"email": "bob@example.org", "anywhere": true, "ranges": ["10.0.0.0/8"]}]}`, 400, "exceptions item 1"},
 		{"unknown user", `{"exceptions": [{"email": "nobody@example.org", "anywhere": true}]}`, 400, "no user nobody@example.org"},
 		{"lockout", `{"enabled": true, "ranges": ["10.0.0.0/8"]}`, 409, "would lock you out: your address 192.0.2.1"},

@@ -80,12 +80,12 @@ func (h *Handler) setFirewall(w http.ResponseWriter, r *http.Request, v visitor)
 	fail := func(msg string) {
 		h.renderFirewall(w, r, http.StatusUnprocessableEntity, v, page{Error: msg}, view)
 	}
-	rules, err := firewallForm(view)
-	if err != nil {
-		fail(err.Error())
+	rules, msg := firewallForm(view)
+	if msg != "" {
+		fail(msg)
 		return
 	}
-	_, err = h.Firewall.Set(r.Context(), firewall.Change{TenantID: v.user.TenantID, Rules: rules, Actor: v.user.Email,
+	_, err := h.Firewall.Set(r.Context(), firewall.Change{TenantID: v.user.TenantID, Rules: rules, Actor: v.user.Email,
 		ActorUserID: v.user.ID, ActorAddr: auth.ClientAddr(r)})
 	if errors.Is(err, firewall.ErrInvalid) || errors.Is(err, firewall.ErrLockout) {
 		fail(err.Error())
@@ -98,25 +98,29 @@ func (h *Handler) setFirewall(w http.ResponseWriter, r *http.Request, v visitor)
 	http.Redirect(w, r, "/admin/firewall?done=saved", http.StatusSeeOther)
 }
 
-// firewallForm reads the page's form; errors are sentences naming the field and line.
-func firewallForm(f firewallView) (firewall.Rules, error) {
+// firewallForm reads the page's form; msg, when not empty, is a sentence naming the
+// field and line at fault.
+func firewallForm(f firewallView) (rules firewall.Rules, msg string) {
 	ranges, err := firewall.ParseRangeLines(f.Ranges)
 	if err != nil {
-		return firewall.Rules{}, errors.New("Allowed ranges, " + err.Error() + ".")
+		return firewall.Rules{}, "Allowed ranges, " + err.Error() + "."
 	}
 	mode, err := firewall.ParseCountryMode(f.CountryMode)
 	if err != nil {
-		return firewall.Rules{}, err
+		return firewall.Rules{}, err.Error()
 	}
 	countries, err := firewall.ParseCountries(f.Countries)
 	if err != nil {
-		return firewall.Rules{}, errors.New("Countries: " + err.Error() + ".")
+		return firewall.Rules{}, "Countries: " + err.Error() + "."
+	}
+	if mode == "" && len(countries) > 0 {
+		return firewall.Rules{}, "Countries: choose whether to allow or deny them, or clear the list."
 	}
 	exceptions, err := firewall.ParseExceptionLines(f.Exceptions)
 	if err != nil {
-		return firewall.Rules{}, errors.New("Exceptions, " + err.Error() + ".")
+		return firewall.Rules{}, "Exceptions, " + err.Error() + "."
 	}
-	return firewall.Rules{Enabled: f.Enabled, Ranges: ranges, CountryMode: mode, Countries: countries, Exceptions: exceptions}, nil
+	return firewall.Rules{Enabled: f.Enabled, Ranges: ranges, CountryMode: mode, Countries: countries, Exceptions: exceptions}, ""
 }
 
 // startRefused answers a failed Sessions.Start: a sign-in the Gate (the firewall)

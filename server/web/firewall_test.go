@@ -97,6 +97,10 @@ func TestSetFirewall(t *testing.T) {
 		!strings.Contains(body, "Allowed ranges, line 3: 10.0.0.300/8 is not a CIDR range.") || !strings.Contains(body, "10.0.0.1/8\n10.0.0.300/8</textarea>") {
 		t.Errorf("bad range: %d\n%s", w.Code, body)
 	}
+	w = post(url.Values{"countries": {"DE"}})
+	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), "choose whether to allow or deny them") {
+		t.Errorf("countries without a mode: %d\n%s", w.Code, w.Body.String())
+	}
 	// A lockout is shown as its sentence.
 	setErr = firewall.ErrLockout
 	w = post(url.Values{"enabled": {"on"}, "ranges": {"10.0.0.0/8"}})
