@@ -103,6 +103,20 @@ func (e AuditEvent) Canonical() []byte {
 
 // auditState is a store's audit hooks: the MAC that chains events and the functions
 // told of each committed event.
+// resultOf is the result an action's name states: "….failed" and "…_failed" failed,
+// "….refused", "…_refused" and "….denied" denied, anything else ok.
+func resultOf(action string) string {
+	for _, sep := range []string{".", "_"} {
+		switch {
+		case strings.HasSuffix(action, sep+"failed"):
+			return ResultFailed
+		case strings.HasSuffix(action, sep+"refused"), strings.HasSuffix(action, sep+"denied"):
+			return ResultDenied
+		}
+	}
+	return ResultOK
+}
+
 type auditState struct {
 	mu       sync.RWMutex
 	mac      AuditMAC
@@ -169,8 +183,9 @@ func ClientIPFrom(ctx context.Context) string {
 }
 
 // AppendAudit appends e to the end of the tenant's audit chain and returns it as stored,
-// with its Seq and MAC. An empty ID gets a new UUIDv7, a zero At the current time, and
-// an empty RequestID or IP the one ctx carries. Audit events are never changed or
+// with its Seq and MAC. An empty ID gets a new UUIDv7, a zero At the current time, an
+// empty RequestID or IP the one ctx carries, and an empty Result the one its action
+// names (see resultOf). Audit events are never changed or
 // deleted. Once committed, e is passed to the OnAudit functions.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error) {
 	if e.Action == "" {
@@ -198,6 +213,9 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, erro
 	}
 	if e.IP == "" {
 		e.IP = ClientIPFrom(ctx)
+	}
+	if e.Result == "" {
+		e.Result = resultOf(e.Action)
 	}
 	e.At = roundTrip(e.At)
 	err := s.write(ctx, e.TenantID, func(q querier) error {

@@ -110,8 +110,8 @@ func TestAppendAudit(t *testing.T) {
 		}
 		// An IP or request ID given wins over the context's.
 		e2 := must[AuditEvent](t)(s.AppendAudit(rctx, AuditEvent{TenantID: tn.ID, Action: "signin.failed", IP: "198.51.100.1",
-			RequestID: "own", Result: ResultFailed}))
-		if e2.IP != "198.51.100.1" || e2.RequestID != "own" || e2.Seq != 2 {
+			RequestID: "own"}))
+		if e2.IP != "198.51.100.1" || e2.RequestID != "own" || e2.Seq != 2 || e2.Result != ResultFailed {
 			t.Errorf("appended %+v", e2)
 		}
 		if len(seen) != 2 || seen[0].Seq != 1 || !bytes.Equal(seen[1].MAC, e2.MAC) {
@@ -139,6 +139,16 @@ func TestAppendAudit(t *testing.T) {
 		}
 		checkChain(t, s, testAuditMAC, tn.ID, 2)
 	})
+}
+
+func TestResultOf(t *testing.T) {
+	for action, want := range map[string]string{"signin.failed": ResultFailed, "signin.2fa_failed": ResultFailed,
+		"password.change_failed": ResultFailed, "signin.refused": ResultDenied, "signin.sso_refused": ResultDenied,
+		"access.denied": ResultDenied, "signin": ResultOK, "account.locked": ResultOK, "failed": ResultOK} {
+		if got := resultOf(action); got != want {
+			t.Errorf("%s: %s, want %s", action, got, want)
+		}
+	}
 }
 
 // TestCanonicalDistinct: moving bytes from one field to the next changes the encoding.
