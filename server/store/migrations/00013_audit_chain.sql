@@ -13,7 +13,10 @@ ALTER TABLE audit_events ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_events ADD COLUMN object TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_events ADD COLUMN result TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_events ADD COLUMN mac BYTEA;
+-- Unique among chained events; events from before the chain share seq 0 until chained.
 CREATE UNIQUE INDEX audit_events_seq ON audit_events (tenant_id, seq) WHERE seq > 0;
+-- The order of searches (newest first) and of verification, legacy events included.
+CREATE INDEX audit_events_order ON audit_events (tenant_id, seq, at);
 
 CREATE TABLE audit_heads (
     tenant_id TEXT   NOT NULL PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
@@ -23,6 +26,7 @@ CREATE TABLE audit_heads (
 
 -- +goose Down
 DROP TABLE audit_heads;
+DROP INDEX audit_events_order;
 DROP INDEX audit_events_seq;
 ALTER TABLE audit_events DROP COLUMN mac;
 ALTER TABLE audit_events DROP COLUMN result;
