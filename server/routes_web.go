@@ -17,10 +17,10 @@ import (
 // registerWeb registers the pages: sign-in (and single sign-on), recordings, player,
 // account and admin pages.
 func (s *Server) registerWeb(mux authz.Mux, sessions *auth.Sessions, signer *vod.Signer) {
-	(&web.Handler{Meta: s.Meta, Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
+	(&web.Handler{Meta: s.Meta, Authorizer: s.Authorizer(), Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
 		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta,
 		Passkeys: &auth.Passkeys{Store: s.Meta, Accounts: s.Accounts()}, WebAuthnRP: s.webauthnRP,
-		AuditLog: s.auditLog(), Firewall: s.firewallRules()}).Register(mux)
+		AuditLog: s.auditLog(), Firewall: s.firewallRules(), Folders: s.Meta}).Register(mux)
 }
 
 // NewSSO returns single sign-on with each tenant's OpenID Connect provider, on the

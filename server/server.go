@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aulacapture/aula/server/api"
+	"github.com/aulacapture/aula/server/authz"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +46,9 @@ type Server struct {
 	// playbackKey signs playback URLs.
 	playbackKey []byte
 	accounts    *auth.Accounts
+	authorizer  *authz.Authorizer
+	router      *authz.Router
+	fw          *serverFirewall
 }
 
 // Open provisions a server from cfg: it validates it, opens (and migrates) the
@@ -163,8 +168,31 @@ func (s *Server) Accounts() *auth.Accounts {
 	return s.accounts
 }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+func init() {
+	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics", "/"} {
+		authz.Define(p, authz.Public)
+	}
+}
+
+// Authorizer decides what each caller may do (server/authz); pages, the API and the
+// command line share it, so a change through one is seen at once by the others.
+func (s *Server) Authorizer() *authz.Authorizer {
+	if s.authorizer == nil {
+		s.authorizer = &authz.Authorizer{Store: s.Meta}
+	}
+	return s.authorizer
+}
+
+func (s *Server) routes() http.Handler { return s.buildRoutes(false) }
+
+// buildRoutes registers every route behind its rule; probe (for the authorization
+// matrix test) answers 204 in place of each handler once the guard lets a request by.
+func (s *Server) buildRoutes(probe bool) http.Handler {
+	sessions := &auth.Sessions{Store: s.Meta, Policies: s.Meta, Gate: s.firewallSignin()}
+	mux := &authz.Router{Mux: http.NewServeMux(), Probe: probe, Guard: &authz.Guard{
+		Authorizer: s.Authorizer(), Records: s.Meta, Tokens: s.Meta, Sessions: sessions, Log: s.log,
+		Firewall: s.firewallGate()}}
+	s.router = mux
 	ing := &ingest.Handler{
 		Meta:   s.Meta,
 		Blobs:  s.Blobs,
@@ -179,10 +207,11 @@ func (s *Server) routes() http.Handler {
 	}
 	ing.Limits.MaxSegment = s.cfg.MaxSegmentBytes
 	ing.Register(mux)
-	sessions := &auth.Sessions{Store: s.Meta, Policies: s.Meta}
 	signer := &vod.Signer{Key: s.playbackKey, TTL: time.Duration(s.cfg.PlaybackTTLSeconds) * time.Second}
-	(&vod.Handler{Meta: s.Meta, Blobs: s.Blobs, Keys: s.Keys, Sessions: sessions, Signer: signer, Log: s.log,
-		MaxSegment: s.cfg.MaxSegmentBytes}).Register(mux)
+	vh := &vod.Handler{Meta: s.Meta, Blobs: s.Blobs, Keys: s.Keys, Sessions: sessions, Signer: signer, Log: s.log,
+		MaxSegment: s.cfg.MaxSegmentBytes}
+	vh.Register(mux)
+	(&api.Handler{Meta: s.Meta, Blobs: s.Blobs, VOD: vh, Authorizer: s.Authorizer(), Log: s.log}).Register(mux)
 	s.registerWeb(mux, sessions, signer)
 	s.registerOAuth(mux)
 	s.registerAuditRoutes(mux)
@@ -209,7 +238,7 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusForbidden, "cross-origin", "Requests from other sites may not change anything here.")
 	}))
-	return s.metrics.wrap(s.clientAddress(secure(cop.Handler(mux))))
+	return s.metrics.wrap(s.clientAddress(secure(cop.Handler(mux.Mux))))
 }
 
 // secure adds the headers every answer carries and refuses paths that are not clean

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"sync"
 
 	"github.com/aulacapture/aula/server/authz"
 	"github.com/aulacapture/aula/server/firewall"
@@ -23,10 +22,6 @@ type serverFirewall struct {
 	geo     *firewall.GeoIP
 	client  func(http.Handler) http.Handler
 }
-
-// firewalls holds each open Server's firewall, keyed by *Server. It stands in for a
-// field of Server (declared in server.go) and goes once Server has one.
-var firewalls sync.Map
 
 // startFirewall loads what the firewall needs (trusted proxies, the GeoIP database);
 // Open calls it before the routes are built.
@@ -50,23 +45,20 @@ func (s *Server) startFirewall() error {
 	} else {
 		s.log.Info("no GeoIP database (geoip_database): firewall country rules are not enforced")
 	}
-	firewalls.Store(s, fw)
+	s.fw = fw
 	return nil
 }
 
-func (s *Server) firewall() *serverFirewall {
-	fw, _ := firewalls.Load(s)
-	f, _ := fw.(*serverFirewall)
-	return f
-}
+func (s *Server) firewall() *serverFirewall { return s.fw }
 
 // stopFirewall closes what startFirewall opened; Close calls it.
 func (s *Server) stopFirewall() error {
-	fw, ok := firewalls.LoadAndDelete(s)
-	if !ok {
+	fw := s.fw
+	s.fw = nil
+	if fw == nil || fw.geo == nil {
 		return nil
 	}
-	return fw.(*serverFirewall).geo.Close()
+	return fw.geo.Close()
 }
 
 // Firewall is the server's logical firewall (SECURITY §12). Its Check and

@@ -60,6 +60,9 @@ type Principal struct {
 	TokenID  string
 	// SessionID names the browser session the principal came with, if any.
 	SessionID string
+	// ClientID is the OAuth client the token was issued to: an agent's (with no
+	// UserID) or the desktop recorder's (with its user's).
+	ClientID string
 }
 
 // Allows reports whether p may act in scope; admin may do all.
@@ -101,7 +104,7 @@ func Bearer(ctx context.Context, tokens Tokens, r *http.Request, now time.Time) 
 	if t.RevokedAt != nil || !now.Before(t.ExpiresAt) {
 		return Principal{}, ErrExpired
 	}
-	return Principal{TenantID: t.TenantID, UserID: t.UserID, Scope: t.Scope, TokenID: t.ID}, nil
+	return Principal{TenantID: t.TenantID, UserID: t.UserID, Scope: t.Scope, TokenID: t.ID, ClientID: t.ClientID}, nil
 }
 
 // ParseToken checks the form of an Aula secret (an API or access token, a refresh token,

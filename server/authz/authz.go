@@ -36,6 +36,9 @@ const (
 	KindTenantAdmin
 	// KindObject routes need Action on the object the path names.
 	KindObject
+	// KindAccount routes are the caller's own account pages and the sign-in steps: the
+	// page checks the session's stage itself (a half-signed-in session may open some).
+	KindAccount
 )
 
 // Object names what a KindObject rule's path parameter {id} is.
@@ -45,6 +48,9 @@ type Object int
 const (
 	ObjectRecording Object = iota + 1
 	ObjectFolder
+	// ObjectNewRecording is a recording that may not exist yet: then Action is needed
+	// in the folder it is to go into.
+	ObjectNewRecording
 	// ObjectAnyFolder is satisfied by Action on any folder (lists and creation that
 	// name their folder in the body are checked again by the handler).
 	ObjectAnyFolder
@@ -62,6 +68,7 @@ var (
 	Public      = Rule{Kind: KindPublic}
 	SignedIn    = Rule{Kind: KindSignedIn}
 	TenantAdmin = Rule{Kind: KindTenantAdmin}
+	Account     = Rule{Kind: KindAccount}
 )
 
 // On is the rule "action on the object the path names".
@@ -99,9 +106,11 @@ func Patterns() []string {
 	for p := range policy {
 		out = append(out, p)
 	}
-	sort.Strings(out)
+	sortStrings(out)
 	return out
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
 
 type principalKey struct{}
 

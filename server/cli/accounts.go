@@ -33,7 +33,8 @@ func runUser(ctx context.Context, env Env, action string, args []string) error {
 	fs := newFlagSet(env, "user "+action)
 	tenant := fs.String("tenant", "", "tenant `NAME` (needed when the e-mail has accounts in several; for create, made if new)")
 	email := fs.String("email", "", "the account's e-mail `ADDRESS`")
-	role := fs.String("role", store.RoleViewer, "for create: viewer, creator or admin")
+	role := fs.String("role", store.RoleViewer, "for create: viewer, creator (granted on --folder) or admin (the tenant's administrator)")
+	folder := fs.String("folder", "/", "for create: the folder `PATH` the viewer or creator role is granted on")
 	reason := fs.String("reason", "", "for lock: why, for the audit log")
 	cfg, err := config(env, fs, args)
 	if err != nil {
@@ -58,7 +59,7 @@ func runUser(ctx context.Context, env Env, action string, args []string) error {
 		if err != nil {
 			return err
 		}
-		return createAccount(ctx, env, srv, cfg, t, *email, *role)
+		return createAccount(ctx, env, srv, cfg, t, *email, *role, *folder)
 	}
 	u, err := findUser(ctx, srv, *tenant, *email)
 	if err != nil {
@@ -100,7 +101,14 @@ func done(env Env, err error, format string, args ...any) {
 
 // createAccount makes an account with a one-time password that must be changed at the
 // first sign-in, and prints the password once.
-func createAccount(ctx context.Context, env Env, srv *server.Server, cfg server.Config, t store.Tenant, email, role string) error {
+func createAccount(ctx context.Context, env Env, srv *server.Server, cfg server.Config, t store.Tenant, email, role, folder string) error {
+	folderID := ""
+	if role != store.RoleAdmin {
+		var err error
+		if folderID, err = findFolder(ctx, srv, t, folder); err != nil {
+			return err
+		}
+	}
 	password, err := auth.NewPassword()
 	if err != nil {
 		return err
@@ -117,6 +125,12 @@ func createAccount(ctx context.Context, env Env, srv *server.Server, cfg server.
 		return err
 	}
 	_ = srv.Accounts().Audit(ctx, t.ID, "account.created", "cli", u.ID, "", "role "+role)
+	if folderID != "" {
+		// The account's role is a grant on the folder (the root by default).
+		if err := addGrant(ctx, srv, store.Grant{TenantID: t.ID, FolderID: folderID, UserID: u.ID, Role: role, CreatedBy: "cli"}, folder, email); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(env.Stdout, "tenant:   %s\nemail:    %s\npassword: %s\n", t.Name, email, password)
 	fmt.Fprintln(env.Stderr, "The password is shown once; it must be changed at the first sign-in.")
 	return nil

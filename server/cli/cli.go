@@ -210,7 +210,7 @@ func runAdminCreate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return createAccount(ctx, env, srv, cfg, t, *email, store.RoleAdmin)
+	return createAccount(ctx, env, srv, cfg, t, *email, store.RoleAdmin, "")
 }
 
 func ensureTenant(ctx context.Context, srv *server.Server, name string) (store.Tenant, error) {

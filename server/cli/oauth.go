@@ -15,8 +15,9 @@ import (
 // The commands for agents' credentials (issue #5): enrollment codes, and listing and
 // revoking enrolled agents.
 func init() {
-	registerCommand("enrollment create", "  aula-server enrollment create --tenant T --room NAME [--ttl 24h]\n"+
-		"                                                                 make a one-time code that enrolls one agent for the room; prints it once", runEnrollmentCreate)
+	registerCommand("enrollment create", "  aula-server enrollment create --tenant T --room NAME [--folder /A] [--ttl 24h]\n"+
+		"                                                                 make a one-time code that enrolls one agent for the room, which records into\n"+
+		"                                                                 the folder (default /; see room bind); prints the code once", runEnrollmentCreate)
 	registerCommand("agent list", "  aula-server agent list --tenant T                              the tenant's enrolled agents", runAgentList)
 	registerCommand("agent revoke", "  aula-server agent revoke --tenant T --client ID                 revoke an agent: no new token, and its tokens stop working", runAgentRevoke)
 }
@@ -43,6 +44,7 @@ func runEnrollmentCreate(ctx context.Context, env Env, args []string) error {
 	tenant := fs.String("tenant", "", "tenant `NAME`")
 	room := fs.String("room", "", "the room the agent records, such as \"Hall B\"")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code may be used")
+	folder := fs.String("folder", "/", "the folder `PATH` the room's agents record into (the room is bound to it)")
 	cfg, err := config(env, fs, args)
 	if err != nil {
 		return err
@@ -60,6 +62,13 @@ func runEnrollmentCreate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer srv.Close()
+	folderID, err := findFolder(ctx, srv, t, *folder)
+	if err != nil {
+		return err
+	}
+	if err := srv.Meta.BindRoom(ctx, t.ID, *room, folderID); err != nil {
+		return err
+	}
 	code, hash, err := auth.NewToken()
 	if err != nil {
 		return err
@@ -70,7 +79,7 @@ func runEnrollmentCreate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if _, err := srv.Meta.AppendAudit(ctx, store.AuditEvent{TenantID: t.ID, Action: "agent.enrollment_created", Actor: "cli",
-		Detail: fmt.Sprintf("room %s, enrollment %s, until %s", *room, e.ID, e.ExpiresAt.Format(time.RFC3339))}); err != nil {
+		Detail: fmt.Sprintf("room %s, folder %s, enrollment %s, until %s", *room, *folder, e.ID, e.ExpiresAt.Format(time.RFC3339))}); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, code)

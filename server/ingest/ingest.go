@@ -101,6 +101,16 @@ func (h *Handler) seqLock(tenant, rec, track string, seq int) *sync.Mutex {
 	return &h.seqLocks[f.Sum32()%uint32(len(h.seqLocks))]
 }
 
+// The ingest routes' rules (server/authz): upload in the recording's folder.
+func init() {
+	authz.Define("GET /api/v1/tenant/recipient", authz.On(authz.ActUpload, authz.ObjectAnyFolder))
+	authz.Define("PUT /api/v1/recordings/{id}", authz.On(authz.ActUpload, authz.ObjectNewRecording))
+	for _, p := range []string{"GET /api/v1/recordings/{id}/manifest", "PUT /api/v1/recordings/{id}/tracks/{track}/init",
+		"PUT /api/v1/recordings/{id}/tracks/{track}/segments/{seq}", "POST /api/v1/recordings/{id}/complete"} {
+		authz.Define(p, authz.On(authz.ActUpload, authz.ObjectRecording))
+	}
+}
+
 // Register adds the ingest routes to mux under /api/v1.
 func (h *Handler) Register(mux authz.Mux) {
 	mux.HandleFunc("GET /api/v1/tenant/recipient", h.auth("", h.recipient))
@@ -113,10 +123,16 @@ func (h *Handler) Register(mux authz.Mux) {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal)
 
-// auth authenticates the bearer token and checks scope ("" lets any valid token in).
+// auth takes the caller the server's router authorized (server/authz), or, where the
+// handler is served without one (its own tests), authenticates the bearer token; then it
+// checks scope ("" lets any valid token in).
 func (h *Handler) auth(scope string, next handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := auth.Bearer(r.Context(), h.Meta, r, h.now())
+		p, guarded := authz.PrincipalFrom(r.Context())
+		var err error
+		if !guarded {
+			p, err = auth.Bearer(r.Context(), h.Meta, r, h.now())
+		}
 		if err != nil {
 			if !errors.Is(err, auth.ErrNoCredentials) && !errors.Is(err, auth.ErrBadToken) && !errors.Is(err, auth.ErrExpired) {
 				h.fail(w, r, err)
@@ -173,7 +189,17 @@ func (h *Handler) putRecording(w http.ResponseWriter, r *http.Request, p auth.Pr
 		h.fail(w, r, err)
 		return
 	}
-	rec := store.Recording{TenantID: p.TenantID, ID: id, Title: m.Title, State: string(m.State), StartedAt: m.StartedAt}
+	rec := store.Recording{TenantID: p.TenantID, ID: id, Title: m.Title, State: string(m.State), StartedAt: m.StartedAt,
+		CreatedBy: creator(p)}
+	// The router decided which folder a new recording may go into; the store ignores
+	// the folder of a recording it already has.
+	if f, ok := authz.TargetFolder(r.Context()); ok {
+		rec.FolderID = f
+	}
+	// Lectures are published as they arrive, so viewers can watch while the upload
+	// goes on; a publisher may take one down (and put it back).
+	now := h.now()
+	rec.PublishedAt = &now
 	for _, t := range m.Tracks {
 		rec.Tracks = append(rec.Tracks, store.Track{ID: t.ID, Kind: string(t.Kind), Codec: t.Codec, Width: t.Width, Height: t.Height, Bandwidth: t.Bandwidth})
 	}
@@ -188,6 +214,14 @@ func (h *Handler) putRecording(w http.ResponseWriter, r *http.Request, p auth.Pr
 		w.Header().Set("Location", "/api/v1/recordings/"+id)
 	}
 	writeJSON(w, status, map[string]any{"id": id, "created": created})
+}
+
+// creator is the CreatedBy of a recording p makes.
+func creator(p auth.Principal) string {
+	if p.UserID == "" && p.ClientID != "" {
+		return authz.AgentCreator(p.ClientID)
+	}
+	return authz.UserCreator(p.UserID)
 }
 
 // SealedManifestType is the Content-Type of a manifest sealed to the tenant's recipient,

@@ -210,6 +210,17 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// The OAuth routes' rules (server/authz): op's endpoints and the enrollment API
+// authenticate their callers themselves (client secrets, codes); the consent and device
+// pages check the browser's session themselves.
+func init() {
+	authz.Define(Prefix+"/", authz.Public)
+	authz.Define("POST "+EnrollPath, authz.Public)
+	for _, p := range []string{"GET " + consentPath, "POST " + consentPath, "GET " + DevicePath, "POST " + DevicePath} {
+		authz.Define(p, authz.Account)
+	}
+}
+
 // Register adds the routes to mux: op's endpoints under /oauth, the consent and device
 // pages, and the enrollment API.
 func (s *Server) Register(mux authz.Mux) {

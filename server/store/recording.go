@@ -22,6 +22,14 @@ type Recording struct {
 	CompletedAt *time.Time
 	Duration    float64 // seconds, as declared on completion
 	Tracks      []Track // ordered by ID
+	// FolderID is the folder the recording belongs to; empty in PutRecording means the
+	// tenant's root folder. PutRecording sets it only when it creates the recording.
+	FolderID string
+	// CreatedBy is who created it: "user:ID" or "agent:CLIENT-ID"; set on creation only.
+	CreatedBy string
+	// PublishedAt is when it was last published; nil while unpublished (only those who
+	// may edit or publish in its folder see it then).
+	PublishedAt *time.Time
 }
 
 // Track is one camera, screen or audio stream of a recording.
@@ -49,7 +57,7 @@ const (
 	MaxListLimit     = 1000
 )
 
-const recordingColumns = `tenant_id, id, title, state, started_at, created_at, updated_at, completed_at, duration`
+const recordingColumns = `tenant_id, id, title, state, started_at, created_at, updated_at, completed_at, duration, folder_id, created_by, published_at`
 
 const trackColumns = `recording_id, id, kind, codec, width, height, bandwidth, init_digest, init_key`
 
@@ -97,11 +105,15 @@ func (s *Store) PutRecording(ctx context.Context, r Recording) (created bool, er
 	if !r.CreatedAt.IsZero() {
 		createdAt = nanos(r.CreatedAt)
 	}
+	folder := r.FolderID
+	if folder == "" {
+		folder = r.TenantID
+	}
 	err = s.write(ctx, r.TenantID, func(q querier) error {
 		n, err := rowsAffected(q.ExecContext(ctx, `
-			INSERT INTO recordings (`+recordingColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0)
+			INSERT INTO recordings (`+recordingColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0, $8, $9, $10)
 			ON CONFLICT (tenant_id, id) DO NOTHING`,
-			r.TenantID, r.ID, r.Title, r.State, nanos(r.StartedAt), createdAt, now))
+			r.TenantID, r.ID, r.Title, r.State, nanos(r.StartedAt), createdAt, now, folder, r.CreatedBy, nullNanos(r.PublishedAt)))
 		switch {
 		case isForeignKeyViolation(err):
 			return fmt.Errorf("tenant %q: %w", r.TenantID, ErrNotFound)
@@ -224,13 +236,14 @@ func scanRecording(r scanner) (Recording, error) {
 		started, created, updated int64
 		completed                 sql.NullInt64
 	)
+	var published sql.NullInt64
 	err := r.Scan(&rec.TenantID, &rec.ID, &rec.Title, &rec.State, &started, &created, &updated,
-		&completed, &rec.Duration)
+		&completed, &rec.Duration, &rec.FolderID, &rec.CreatedBy, &published)
 	if err != nil {
 		return Recording{}, err
 	}
 	rec.StartedAt, rec.CreatedAt, rec.UpdatedAt = fromNanos(started), fromNanos(created), fromNanos(updated)
-	rec.CompletedAt = fromNullNanos(completed)
+	rec.CompletedAt, rec.PublishedAt = fromNullNanos(completed), fromNullNanos(published)
 	return rec, nil
 }
 

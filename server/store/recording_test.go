@@ -10,7 +10,7 @@ import (
 
 // lecture returns a recording of tenant with a camera and an audio track.
 func lecture(tenantID, id string, started time.Time) Recording {
-	return Recording{TenantID: tenantID, ID: id, Title: "Linear algebra 3", State: "capturing", StartedAt: started,
+	return Recording{TenantID: tenantID, FolderID: tenantID, ID: id, Title: "Linear algebra 3", State: "capturing", StartedAt: started,
 		Tracks: []Track{
 			{ID: "cam", Kind: KindCamera, Codec: "avc1.64001f", Width: 1280, Height: 720, Bandwidth: 2_500_000},
 			{ID: "mic", Kind: KindAudio, Codec: "mp4a.40.2", Bandwidth: 128_000},

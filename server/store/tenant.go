@@ -50,7 +50,7 @@ func (s *Store) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 		if n == 0 {
 			return fmt.Errorf("tenant %q: %w", t.Name, ErrExists)
 		}
-		return nil
+		return ensureRoot(ctx, q, t)
 	})
 	if err != nil {
 		return Tenant{}, err

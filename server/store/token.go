@@ -17,6 +17,9 @@ type Token struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// ClientID is the OAuth client the token was issued to (an agent's, or the desktop
+	// recorder's); empty for tokens made with "aula-server token create".
+	ClientID string
 }
 
 const tokenColumns = `tenant_id, id, user_id, hash, scope, created_at, expires_at, revoked_at`
@@ -81,16 +84,16 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
 	var t Token
 	err := s.lookup(ctx, func(q querier) error {
 		var (
-			user             sql.NullString
+			user, client     sql.NullString
 			created, expires int64
 			revoked          sql.NullInt64
 		)
-		err := q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash).
-			Scan(&t.TenantID, &t.ID, &user, &t.Hash, &t.Scope, &created, &expires, &revoked)
+		err := q.QueryRowContext(ctx, `SELECT `+tokenColumns+`, client_id FROM tokens WHERE hash = $1`, hash).
+			Scan(&t.TenantID, &t.ID, &user, &t.Hash, &t.Scope, &created, &expires, &revoked, &client)
 		if err != nil {
 			return notFound(err, "token")
 		}
-		t.UserID = user.String
+		t.UserID, t.ClientID = user.String, client.String
 		t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNullNanos(revoked)
 		return nil
 	})

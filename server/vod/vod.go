@@ -118,6 +118,15 @@ type Handler struct {
 	MaxSegment int64
 }
 
+// Playback URLs carry their own signed, expiring token (issued by the player page,
+// which needs view on the recording), so the routes are public to the router.
+func init() {
+	for _, p := range []string{"GET /play/{token}/{rec}/index.m3u8", "GET /play/{token}/{rec}/{track}/index.m3u8",
+		"GET /play/{token}/{rec}/{track}/{file}"} {
+		authz.Define(p, authz.Public)
+	}
+}
+
 // Register adds the playback routes to mux.
 func (h *Handler) Register(mux authz.Mux) {
 	mux.HandleFunc("GET /play/{token}/{rec}/index.m3u8", h.master)
@@ -254,29 +263,13 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, store.ErrNotFound)
 		return
 	}
-	rc, err := h.Blobs.Get(r.Context(), key)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	sealed, err := io.ReadAll(io.LimitReader(rc, h.MaxSegment+1))
-	rc.Close()
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	id, err := h.Keys.Identity(r.Context(), tenant)
-	if errors.Is(err, store.ErrNotFound) {
+	plain, err := h.open(r.Context(), tenant, key)
+	if errors.Is(err, errKeyDeleted) {
 		problem.Write(w, r, http.StatusGone, "key-deleted", "This tenant's key was deleted, so its recordings can no longer be played.")
 		return
 	}
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	plain, err := seal.Open(sealed, int(h.MaxSegment)*2, id)
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("open stored segment %s: %w", key, err))
 		return
 	}
 	w.Header().Set("Content-Type", "video/mp4")
@@ -295,4 +288,89 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.Log.Error("playback failed", "recording", r.PathValue("rec"), "track", r.PathValue("track"), "err", err)
 	}
 	problem.Write(w, r, http.StatusInternalServerError, "internal", "The server could not play this; it has been logged.")
+}
+
+var errKeyDeleted = errors.New("tenant key deleted")
+
+// open reads a stored (sealed) segment and opens it in memory with the tenant's key.
+func (h *Handler) open(ctx context.Context, tenant string, key blob.Key) ([]byte, error) {
+	rc, err := h.Blobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := io.ReadAll(io.LimitReader(rc, h.MaxSegment+1))
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	id, err := h.Keys.Identity(ctx, tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errKeyDeleted
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := seal.Open(sealed, int(h.MaxSegment)*2, id)
+	if err != nil {
+		return nil, fmt.Errorf("open stored segment %s: %w", key, err)
+	}
+	return plain, nil
+}
+
+// Download writes one track of rec as a fragmented MP4 file (its init segment and every
+// contiguous media segment, opened in memory), for those who may download it.
+func (h *Handler) Download(w http.ResponseWriter, r *http.Request, rec store.Recording, trackID string) {
+	m, err := h.playableOf(r.Context(), rec.TenantID, rec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, t := range m.Tracks {
+		if t.ID != trackID {
+			continue
+		}
+		keys := []blob.Key{}
+		k, err := blob.InitKey(rec.TenantID, rec.ID, t.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		keys = append(keys, k)
+		for _, seg := range t.Segments {
+			k, err := blob.SegmentKey(rec.TenantID, rec.ID, t.ID, seg.Seq)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			keys = append(keys, k)
+		}
+		for i, k := range keys {
+			plain, err := h.open(r.Context(), rec.TenantID, k)
+			if errors.Is(err, errKeyDeleted) && i == 0 {
+				problem.Write(w, r, http.StatusGone, "key-deleted", "This tenant's key was deleted, so its recordings can no longer be read.")
+				return
+			}
+			if err != nil && i == 0 {
+				h.fail(w, r, err)
+				return
+			}
+			if err != nil {
+				// The answer has begun: cut it short, so the client sees a broken download.
+				if h.Log != nil {
+					h.Log.Error("download failed", "recording", rec.ID, "track", t.ID, "err", err)
+				}
+				panic(http.ErrAbortHandler)
+			}
+			if i == 0 {
+				w.Header().Set("Content-Type", "video/mp4")
+				w.Header().Set("Cache-Control", "private, no-store")
+				w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", rec.ID+"-"+t.ID+".mp4"))
+			}
+			if _, err := w.Write(plain); err != nil {
+				return
+			}
+		}
+		return
+	}
+	h.fail(w, r, store.ErrNotFound)
 }

@@ -34,18 +34,21 @@ var staticFS embed.FS
 
 // Metadata is what the recording pages read; *store.Store is one.
 type Metadata interface {
-	ListRecordings(ctx context.Context, tenantID string, limit, offset int) ([]store.Recording, error)
+	ListVisibleRecordings(ctx context.Context, tenantID string, v store.Visibility, limit, offset int) ([]store.Recording, error)
 	Recording(ctx context.Context, tenantID, id string) (store.Recording, error)
 }
 
 // Handler serves the pages.
 type Handler struct {
-	Meta     Metadata
-	Users    Accounts
-	Accounts *auth.Accounts
-	Sessions *auth.Sessions
-	Signer   *vod.Signer
-	Log      *slog.Logger
+	Meta Metadata
+	// Authorizer decides what the visitor may see (server/authz); the router's guard
+	// has checked each route's rule before a page runs.
+	Authorizer *authz.Authorizer
+	Users      Accounts
+	Accounts   *auth.Accounts
+	Sessions   *auth.Sessions
+	Signer     *vod.Signer
+	Log        *slog.Logger
 	// SSO, if set, adds single sign-on: the sign-in page's organisation form, the
 	// provider's callback and the administrators' SSO and groups pages.
 	SSO *sso.Service
@@ -59,6 +62,8 @@ type Handler struct {
 	// WebAuthnRP is the relying party (host name and exact origin) at the address r
 	// came to, or an error when that address is not one the server is configured for.
 	WebAuthnRP func(r *http.Request) (auth.RP, error)
+	// Folders, if set, adds the folder pages (grants, subfolders) and publishing.
+	Folders Folders
 	// AuditLog, if set, adds the administrators' audit log page (audit.go).
 	AuditLog AuditLog
 	// Firewall, if set, adds the administrators' firewall page (firewall.go).
@@ -115,6 +120,7 @@ func (h *Handler) Register(mux authz.Mux) {
 	h.registerWebAuthn(mux)
 	h.registerAudit(mux)
 	h.registerFirewall(mux)
+	h.registerFolders(mux)
 	mux.HandleFunc("GET /recordings", h.page(full, h.list))
 	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
@@ -199,8 +205,21 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
+// subject is what the visitor may do: the guard's, or loaded here.
+func (h *Handler) subject(r *http.Request, v visitor) (*authz.Subject, error) {
+	if s, ok := authz.SubjectFrom(r.Context()); ok {
+		return s, nil
+	}
+	return h.Authorizer.Subject(r.Context(), auth.Principal{TenantID: v.se.TenantID, UserID: v.se.UserID, SessionID: v.se.ID})
+}
+
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, v visitor) {
-	recs, err := h.Meta.ListRecordings(r.Context(), v.se.TenantID, 200, 0)
+	s, err := h.subject(r, v)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	recs, err := h.Meta.ListVisibleRecordings(r.Context(), v.se.TenantID, s.Visibility(), 200, 0)
 	if err != nil {
 		h.internal(w, r, err)
 		return
@@ -224,8 +243,27 @@ func (h *Handler) player(w http.ResponseWriter, r *http.Request, v visitor) {
 		h.internal(w, r, err)
 		return
 	}
+	// The guard checked view already; checked again here because a playback URL is
+	// issued below (SECURITY §10: on every request and every object).
+	s, err := h.subject(r, v)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if !s.CanOn(authz.ActView, rec) {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "No such recording.")
+		return
+	}
 	token := h.Signer.Token(p.TenantID, p.UserID, rec.ID)
-	pg := page{Title: rec.Title, Visitor: v, Recording: rec, Main: vod.URL(token, rec.ID)}
+	// Views are audited (SECURITY §20): the playback URL is issued here.
+	h.Accounts.Audit(r.Context(), p.TenantID, "recording.viewed", v.user.Email, v.user.ID, auth.ClientIP(r), "recording "+rec.ID)
+	pv := playerView{Published: rec.PublishedAt != nil, CanPublish: s.CanOn(authz.ActPublish, rec)}
+	if s.CanOn(authz.ActDownload, rec) {
+		for _, t := range rec.Tracks {
+			pv.Downloads = append(pv.Downloads, download{t.Kind + " (" + t.ID + ")", "/api/v1/recordings/" + rec.ID + "/tracks/" + t.ID + "/media.mp4"})
+		}
+	}
+	pg := page{Title: rec.Title, Visitor: v, Recording: rec, Main: vod.URL(token, rec.ID), Data: pv}
 	// The main element plays the master playlist (first video + audio); a second video
 	// track plays muted beside it.
 	var videos []string
@@ -241,6 +279,14 @@ func (h *Handler) player(w http.ResponseWriter, r *http.Request, v visitor) {
 	}
 	h.render(w, r, http.StatusOK, "player", pg)
 }
+
+// playerView is the player page's controls: publishing and downloads, as allowed.
+type playerView struct {
+	Published, CanPublish bool
+	Downloads             []download
+}
+
+type download struct{ Name, URL string }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if h.Log != nil {
