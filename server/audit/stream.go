@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/aulacapture/aula/server/store"
@@ -54,6 +55,9 @@ func OpenStream(o StreamOptions) (*Stream, error) {
 		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open audit file: %w", err)
+		}
+		if info, err := f.Stat(); err == nil && info.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+			s.log.Warn("the audit file may be read by others than the server's user: chmod 600 it", "file", o.File, "mode", info.Mode().Perm().String())
 		}
 		s.outs, s.names = append(s.outs, fileOutput{f}), append(s.names, "file")
 	}
