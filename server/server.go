@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/aulacapture/aula/server/api"
+	"github.com/aulacapture/aula/server/audit"
 	"github.com/aulacapture/aula/server/authz"
 	"log/slog"
 	"net"
@@ -49,6 +50,7 @@ type Server struct {
 	authorizer  *authz.Authorizer
 	router      *authz.Router
 	fw          *serverFirewall
+	aud         *serverAudit
 }
 
 // Open provisions a server from cfg: it validates it, opens (and migrates) the
@@ -238,7 +240,7 @@ func (s *Server) buildRoutes(probe bool) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusForbidden, "cross-origin", "Requests from other sites may not change anything here.")
 	}))
-	return s.metrics.wrap(s.clientAddress(secure(cop.Handler(mux.Mux))))
+	return s.metrics.wrap(s.clientAddress(audit.RequestID(secure(cop.Handler(mux.Mux)))))
 }
 
 // secure adds the headers every answer carries and refuses paths that are not clean

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"sync"
 
 	"github.com/aulacapture/aula/server/alert"
 	"github.com/aulacapture/aula/server/audit"
@@ -24,10 +23,6 @@ type serverAudit struct {
 	stream *audit.Stream // nil without an audit file or syslog
 	alerts *alert.Engine
 }
-
-// audits holds each open Server's audit outputs, keyed by *Server. It stands in for a
-// field of Server (declared in server.go) and goes once Server has one.
-var audits sync.Map
 
 // startAudit starts the audit log's outputs (file, syslog) and alerts; Open calls it
 // before the routes are built.
@@ -58,18 +53,18 @@ func (s *Server) startAudit() error {
 	if a.stream != nil {
 		s.Meta.OnAudit(a.stream.Observe)
 	}
-	audits.Store(s, a)
+	s.aud = a
 	return nil
 }
 
 // stopAudit flushes and closes what startAudit started; Close calls it. Alerts stop
 // first, so their records reach the stream before it closes.
 func (s *Server) stopAudit() error {
-	v, ok := audits.LoadAndDelete(s)
-	if !ok {
+	a := s.aud
+	s.aud = nil
+	if a == nil {
 		return nil
 	}
-	a := v.(*serverAudit)
 	err := a.alerts.Close()
 	if a.stream != nil {
 		err = errors.Join(err, a.stream.Close())
@@ -83,11 +78,10 @@ func (s *Server) stopAudit() error {
 type serverCountries struct{ s *Server }
 
 func (c serverCountries) Country(addr netip.Addr) (string, bool) {
-	fw := c.s.firewall()
-	if fw == nil || fw.geo == nil {
-		return "", false
+	if fw := c.s.Firewall(); fw != nil {
+		return fw.Country(addr)
 	}
-	return fw.geo.Country(addr)
+	return "", false
 }
 
 // auditLog is the audit log for the administrators' page, or nil.
