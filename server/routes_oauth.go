@@ -1,12 +1,12 @@
 package server
 
 import (
-	"github.com/aulacapture/aula/server/authz"
 	"net/http"
 	"path/filepath"
 	"time"
 
 	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/authz"
 	"github.com/aulacapture/aula/server/oauth"
 	"github.com/aulacapture/aula/server/problem"
 )

@@ -2,13 +2,13 @@ package server
 
 import (
 	"errors"
-	"github.com/aulacapture/aula/server/authz"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/authz"
 	"github.com/aulacapture/aula/server/sso"
 	"github.com/aulacapture/aula/server/vod"
 	"github.com/aulacapture/aula/server/web"

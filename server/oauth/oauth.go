@@ -24,7 +24,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/aulacapture/aula/server/authz"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -38,6 +37,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/aulacapture/aula/server/auth"
+	"github.com/aulacapture/aula/server/authz"
 	"github.com/aulacapture/aula/server/store"
 )
 
