@@ -24,6 +24,8 @@ type page struct {
 	UserCode string
 	Error    string
 	SignIn   bool
+	// Next is this page's own address, for the sign-in link to return to.
+	Next string
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
@@ -40,8 +42,8 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (store.User, bool) {
 	p, err := s.opts.Sessions.Get(r.Context(), r)
 	if errors.Is(err, auth.ErrNoSession) || errors.Is(err, auth.ErrStage) {
-		s.render(w, http.StatusUnauthorized, "message", page{Title: "Sign in first", SignIn: true,
-			Message: "Sign in to Aula in this browser, then open this page again to let the recorder upload as you."})
+		s.render(w, http.StatusUnauthorized, "message", page{Title: "Sign in first", SignIn: true, Next: returnPath(r),
+			Message: "Sign in to Aula in this browser; you come back to this page after signing in, to let the recorder upload as you."})
 		return store.User{}, false
 	}
 	if err != nil {
@@ -59,6 +61,22 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (store.User, b
 		return store.User{}, false
 	}
 	return u, true
+}
+
+// returnPath is the page to come back to after signing in: r's own page, and for a form
+// that was sent without a session, the page that shows the same request again.
+func returnPath(r *http.Request) string {
+	switch {
+	case r.Method == http.MethodGet:
+		return r.URL.RequestURI()
+	case r.URL.Path == consentPath:
+		return consentPath + "?id=" + url.QueryEscape(r.PostFormValue("id"))
+	case r.URL.Path == DevicePath:
+		if code, ok := NormalizeUserCode(r.PostFormValue("user_code")); ok {
+			return DevicePath + "?user_code=" + url.QueryEscape(code)
+		}
+	}
+	return r.URL.Path
 }
 
 // mayRecord reports whether the user may let a recorder upload as them: viewers may not

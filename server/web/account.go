@@ -105,7 +105,16 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, u store.User, 
 		h.startRefused(w, r, err)
 		return
 	}
-	http.Redirect(w, r, stepPath[n], http.StatusSeeOther)
+	http.Redirect(w, r, stepTarget(w, r, n), http.StatusSeeOther)
+}
+
+// stepTarget is the page of step n; for the end of the sign-in, the page the visitor
+// was sent to sign in from, if one was remembered (next.go).
+func stepTarget(w http.ResponseWriter, r *http.Request, n auth.Next) string {
+	if n == auth.NextDone {
+		return takeNext(w, r)
+	}
+	return stepPath[n]
 }
 
 // signin checks e-mail and password. Every wrong password reads the same, so the page
@@ -317,7 +326,7 @@ func (h *Handler) enrolTOTP(w http.ResponseWriter, r *http.Request, v visitor) {
 		h.startRefused(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Codes: codes, Next: stepPath[n]})
+	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Codes: codes, Next: stepTarget(w, r, n)})
 }
 
 func (h *Handler) newRecoveryCodes(w http.ResponseWriter, r *http.Request, v visitor) {

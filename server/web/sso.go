@@ -125,7 +125,7 @@ func (h *Handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		h.startRefused(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/recordings", http.StatusSeeOther)
+	http.Redirect(w, r, takeNext(w, r), http.StatusSeeOther)
 }
 
 // ssoError words a refused single sign-on for people; 0 means an internal error.

@@ -194,6 +194,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
+	rememberNext(w, r)
 	h.render(w, r, http.StatusOK, "signin", page{Title: "Sign in"})
 }
 

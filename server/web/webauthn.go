@@ -120,7 +120,7 @@ func (h *Handler) advanceJSON(w http.ResponseWriter, r *http.Request, u store.Us
 		h.startRefusedJSON(w, r, err)
 		return
 	}
-	writeJSON(w, map[string]any{"next": stepPath[n], "codes": codes})
+	writeJSON(w, map[string]any{"next": stepTarget(w, r, n), "codes": codes})
 }
 
 func (h *Handler) webauthnRegisterBegin(w http.ResponseWriter, r *http.Request, v visitor) {
