@@ -121,6 +121,7 @@ func (h *Handler) Register(mux authz.Mux) {
 	h.registerAudit(mux)
 	h.registerFirewall(mux)
 	h.registerFolders(mux)
+	h.registerAgents(mux)
 	mux.HandleFunc("GET /recordings", h.page(full, h.list))
 	mux.HandleFunc("GET /recordings/{id}", h.page(full, h.player))
 }
