@@ -197,3 +197,22 @@ func TestSignInReturnsToRecorder(t *testing.T) {
 		}
 	})
 }
+
+// TestSSOSignInReturns: single sign-on ends, like a password sign-in, on the page the
+// sign-in was begun from, once.
+func TestSSOSignInReturns(t *testing.T) {
+	srv, idp := ssoServer(t, func(*testing.T, *server.Config) {})
+	c := newSSOClient(t, srv)
+	next := oauth.DevicePath + "?user_code=BCDF-GHJK"
+	if res := get(t, c.hc, srv.url+"/signin?next="+url.QueryEscape(next)); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in page: %d", res.StatusCode)
+	}
+	authURL := c.begin()
+	cb := idp.login(t, c.hc, authURL.String(), idpUser, idpPassword)
+	if at := location(t, get(t, c.hc, cb.String()), http.StatusSeeOther); at.RequestURI() != next {
+		t.Errorf("single sign-on ended at %s, want %s", at.RequestURI(), next)
+	}
+	if c.cookie("__Host-aula-next") != "" {
+		t.Error("the return was kept after use")
+	}
+}
