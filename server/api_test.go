@@ -2,14 +2,13 @@ package server
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/aulacapture/aula/server/auth"
 	"github.com/aulacapture/aula/server/store"
 )
 
@@ -266,8 +265,27 @@ func TestAgentLeastPrivilege(t *testing.T) {
 		if c := call(t, h, agent, "GET", "/api/v1/recordings/0195f0b2-0000-7000-8000-555555555555/manifest", "", nil); c != 401 {
 			t.Errorf("revoked agent: %d, want 401", c)
 		}
-		_ = auth.ScopeIngest
-		_ = io.EOF
+	})
+}
+
+// TestLockedAccountToken: locking an account stops its API tokens.
+func TestLockedAccountToken(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, s *Server) {
+		w := newWorld(t, s)
+		h := s.routes()
+		viewer := w.token["viewer"]
+		if c := call(t, h, viewer, "GET", "/api/v1/recordings", "", nil); c != 200 {
+			t.Fatalf("before the lock: %d", c)
+		}
+		u := must[store.User](t)(s.Meta.UserByEmail(t.Context(), w.tenant[0].ID, "role-viewer@uni.example"))
+		now := time.Now()
+		if err := s.Meta.SetUserLocked(t.Context(), w.tenant[0].ID, u.ID, &now); err != nil {
+			t.Fatal(err)
+		}
+		s.Authorizer().Invalidate()
+		if c := call(t, h, viewer, "GET", "/api/v1/recordings", "", nil); c != 401 {
+			t.Errorf("a locked account's token: %d, want 401", c)
+		}
 	})
 }
 

@@ -66,6 +66,11 @@ func recordToServer(ctx context.Context, env Env, f *recordFlags, opts recording
 	serveControl(upCtx, f.srv.dataDir(env), sp, u, log)
 	uploaded := make(chan error, 1)
 	go func() { uploaded <- u.Run(upCtx) }()
+	rep := &stateReporter{c: c, sp: sp, u: u, dir: dir, interval: min(max(f.srv.stateEvery, time.Second), time.Minute), log: log}
+	rep.set("capturing", rec.ID())
+	reported := make(chan struct{})
+	go func() { rep.run(upCtx); close(reported) }()
+	defer func() { stopUploads(); <-reported }()
 
 	fmt.Fprintf(env.Stderr, "Recording %s, sealed into %s and uploaded to %s as it records\n", rec.ID(), dir, f.srv.server)
 	m, recErr := runRecorder(ctx, env, rec, func() string { return uploadLine(sp, u) })
@@ -81,8 +86,10 @@ func recordToServer(ctx context.Context, env Env, f *recordFlags, opts recording
 	}
 	if recErr == nil {
 		fmt.Fprintf(env.Stderr, "Recorded %.1f s in %d segments (%s).\n", m.Duration(), segments, encoders(rec))
+		rep.set("uploading", rec.ID())
 	} else {
 		fmt.Fprintln(env.Stderr, Message(spoolRecordError(dir, segments, recErr)))
+		rep.set("error", rec.ID())
 	}
 
 	// Drain what is left; a signal now leaves it for later.

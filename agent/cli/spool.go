@@ -33,6 +33,7 @@ type serverFlags struct {
 	bandwidth         int64
 	windows           windowsFlag
 	parallel          int
+	stateEvery        time.Duration
 }
 
 type windowsFlag []upload.Window
@@ -68,6 +69,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, env Env, spoolFlags bool) {
 		def = 2 * time.Minute // a room PC's next recording must not wait behind an unreachable server
 	}
 	fs.DurationVar(&f.patience, "upload-patience", def, "stop waiting for the upload after this long without progress, leaving the rest in the spool (0: wait for ever)")
+	fs.DurationVar(&f.stateEvery, "state-interval", 30*time.Second, "an enrolled agent reports its state to the server this often (10s to 60s)")
 	fs.Var(&f.windows, "upload-window", "upload only between these local times, such as 22:00-06:00 (repeatable; default: any time)")
 	if spoolFlags {
 		fs.StringVar(&f.recovery, "recovery-recipient", "", "also seal to this age `RECIPIENT` (age1…), so an admin can export the spool without the server")

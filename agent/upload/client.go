@@ -317,3 +317,25 @@ func (c *Client) Complete(ctx context.Context, m *manifest.Manifest) error {
 // CertError turns a failed certificate verification of host into a sentence that says
 // what to do; other errors come back as they are.
 func CertError(host string, err error) error { return certError(host, err) }
+
+// AgentState is what an enrolled agent reports of itself (PUT /api/v1/agents/self/state).
+type AgentState struct {
+	State         string  `json:"state"` // idle, capturing, uploading or error
+	Recording     string  `json:"recording,omitempty"`
+	QueueSegments int     `json:"queue_segments"`
+	QueueBytes    int64   `json:"queue_bytes"`
+	FreeBytes     int64   `json:"free_bytes"`
+	AudioLevel    float64 `json:"audio_level"`
+	LastError     string  `json:"last_error,omitempty"`
+}
+
+// PutState reports the agent's state. Only an enrolled agent's credential may; a user's
+// token gets a StatusError with 403.
+func (c *Client) PutState(ctx context.Context, s AgentState) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodPut, "/api/v1/agents/self/state", body, map[string]string{"Content-Type": "application/json"}, nil)
+	return err
+}

@@ -145,6 +145,10 @@ func (a *Authorizer) load(ctx context.Context, p auth.Principal) (*Subject, erro
 		if err != nil {
 			return nil, err
 		}
+		if u.LockedAt != nil {
+			// A locked account's tokens stop working with it.
+			return nil, fmt.Errorf("%w: user %s is locked", ErrNoSubject, p.UserID)
+		}
 		s.Admin = u.Role == store.RoleAdmin && (p.SessionID != "" || p.Scope == auth.ScopeAdmin)
 		grants, err := a.Store.UserGrants(ctx, p.TenantID, p.UserID)
 		if err != nil {

@@ -521,9 +521,12 @@ func (h *Handler) track(r *http.Request, p auth.Principal) (store.Recording, sto
 	if !manifest.ValidTrackID(trackID) {
 		return store.Recording{}, store.Track{}, fmt.Errorf("%w: track id %q: want lowercase letters, digits, _ or -", errBadRequest, trackID)
 	}
-	rec, err := h.Meta.Recording(r.Context(), p.TenantID, id)
-	if err != nil {
-		return store.Recording{}, store.Track{}, err
+	// The router's guard read the recording for this request already.
+	rec, ok := authz.RecordingFrom(r.Context())
+	if !ok || rec.ID != id || rec.TenantID != p.TenantID {
+		if rec, err = h.Meta.Recording(r.Context(), p.TenantID, id); err != nil {
+			return store.Recording{}, store.Track{}, err
+		}
 	}
 	for _, t := range rec.Tracks {
 		if t.ID == trackID {
