@@ -79,6 +79,8 @@ func CheckScheduleEntry(e ScheduleEntry) error {
 		return fmt.Errorf("a schedule entry names its room: %w", ErrInvalid)
 	case !utf8.ValidString(e.Room) || utf8.RuneCountInString(e.Room) > MaxRoomName:
 		return fmt.Errorf("a room name has at most %d characters: %w", MaxRoomName, ErrInvalid)
+	case strings.TrimSpace(e.Title) == "":
+		return fmt.Errorf("a schedule entry needs a title: %w", ErrInvalid)
 	case !utf8.ValidString(e.Title) || utf8.RuneCountInString(e.Title) > MaxScheduleTitle:
 		return fmt.Errorf("a schedule entry's title has at most %d characters: %w", MaxScheduleTitle, ErrInvalid)
 	case strings.ContainsFunc(e.Title+e.Room, func(r rune) bool { return r < 0x20 || r == 0x7f }):

@@ -34,17 +34,19 @@ func TestSchedule(t *testing.T) {
 			"empty":          {entry("Hall", t0.Add(3*time.Hour), t0.Add(3*time.Hour)), ErrInvalid},
 			"too long":       {entry("Hall", t0.Add(3*time.Hour), t0.Add(28*time.Hour)), ErrInvalid},
 			"no room":        {entry(" ", t0.Add(3*time.Hour), t0.Add(4*time.Hour)), ErrInvalid},
-			"unknown folder": {ScheduleEntry{TenantID: a.ID, FolderID: "nope", Room: "Hall", StartsAt: t0.Add(5 * time.Hour), EndsAt: t0.Add(6 * time.Hour)}, ErrNotFound},
-			"other tenant":   {ScheduleEntry{TenantID: b.ID, FolderID: f.ID, Room: "Hall", StartsAt: t0.Add(5 * time.Hour), EndsAt: t0.Add(6 * time.Hour)}, ErrNotFound},
+			"unknown folder": {ScheduleEntry{TenantID: a.ID, FolderID: "nope", Room: "Hall", Title: "x", StartsAt: t0.Add(5 * time.Hour), EndsAt: t0.Add(6 * time.Hour)}, ErrNotFound},
+			"other tenant":   {ScheduleEntry{TenantID: b.ID, FolderID: f.ID, Room: "Hall", Title: "x", StartsAt: t0.Add(5 * time.Hour), EndsAt: t0.Add(6 * time.Hour)}, ErrNotFound},
 		} {
 			if _, err := s.CreateScheduleEntry(ctx, c.e); !errors.Is(err, c.want) {
 				t.Errorf("%s: %v, want %v", name, err, c.want)
 			}
 		}
-		long := entry("Hall", t0.Add(5*time.Hour), t0.Add(6*time.Hour))
-		long.Title = strings.Repeat("é", MaxScheduleTitle+1)
-		if _, err := s.CreateScheduleEntry(ctx, long); !errors.Is(err, ErrInvalid) {
-			t.Errorf("long title: %v", err)
+		for _, title := range []string{strings.Repeat("é", MaxScheduleTitle+1), " ", "a\nb"} {
+			bad := entry("Hall", t0.Add(5*time.Hour), t0.Add(6*time.Hour))
+			bad.Title = title
+			if _, err := s.CreateScheduleEntry(ctx, bad); !errors.Is(err, ErrInvalid) {
+				t.Errorf("title %q: %v", title, err)
+			}
 		}
 		// Back to back is no overlap; another room may record at the same time.
 		e2 := must[ScheduleEntry](t)(s.CreateScheduleEntry(ctx, entry("Hall", t0.Add(time.Hour), t0.Add(2*time.Hour))))
@@ -140,7 +142,7 @@ func TestScheduleRowLevelSecurity(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i, tn := range []Tenant{a, b} {
 		f := must[Folder](t)(s.CreateFolder(ctx, Folder{TenantID: tn.ID, ParentID: tn.ID, Name: "Physics"}))
-		must[ScheduleEntry](t)(s.CreateScheduleEntry(ctx, ScheduleEntry{TenantID: tn.ID, FolderID: f.ID, Room: "Hall", StartsAt: t0, EndsAt: t0.Add(time.Hour)}))
+		must[ScheduleEntry](t)(s.CreateScheduleEntry(ctx, ScheduleEntry{TenantID: tn.ID, FolderID: f.ID, Room: "Hall", Title: "Lecture", StartsAt: t0, EndsAt: t0.Add(time.Hour)}))
 		code := []byte{'c', byte(i)}
 		must[Enrollment](t)(s.CreateEnrollment(ctx, Enrollment{TenantID: tn.ID, Room: "Hall", CodeHash: code, ExpiresAt: t0.Add(time.Hour)}))
 		c := must[OAuthClient](t)(s.RedeemEnrollment(ctx, code, []byte{'s', byte(i)}, t0))
