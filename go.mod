@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	filippo.io/age v1.3.2
 	github.com/Eyevinn/mp4ff v0.50.0
+	github.com/arran4/golang-ical v0.3.4
 	github.com/asticode/go-astiav v0.16.0
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15

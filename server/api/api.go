@@ -85,6 +85,7 @@ func (h *Handler) Register(mux authz.Mux) {
 	mux.HandleFunc("GET /api/v1/admin/rooms", h.with(h.listRooms))
 	mux.HandleFunc("PUT /api/v1/admin/rooms/{room}/folders/{folder}", h.with(h.bindRoom(true)))
 	mux.HandleFunc("DELETE /api/v1/admin/rooms/{room}/folders/{folder}", h.with(h.bindRoom(false)))
+	h.registerSchedule(mux)
 }
 
 // call is one request with its authorized caller.
