@@ -20,7 +20,7 @@ func (s *Server) registerWeb(mux authz.Mux, sessions *auth.Sessions, signer *vod
 	(&web.Handler{Meta: s.Meta, Authorizer: s.Authorizer(), Users: s.Meta, Accounts: s.Accounts(), Sessions: sessions, Signer: signer, Log: s.log,
 		SSO: s.NewSSO(), RedirectURI: s.ssoRedirectURI, Groups: s.Meta,
 		Passkeys: &auth.Passkeys{Store: s.Meta, Accounts: s.Accounts()}, WebAuthnRP: s.webauthnRP,
-		AuditLog: s.auditLog(), Firewall: s.firewallRules(), Folders: s.Meta}).Register(mux)
+		AuditLog: s.auditLog(), Firewall: s.firewallRules(), Folders: s.Meta, Agents: s.Meta}).Register(mux)
 }
 
 // NewSSO returns single sign-on with each tenant's OpenID Connect provider, on the

@@ -57,10 +57,9 @@ const (
 	agentsShown = 50
 )
 
-// agents is the store of the agents page: h.Users, which is the metadata store.
+// agents is the store of the agents page, when set.
 func (h *Handler) agents() (Agents, bool) {
-	a, ok := h.Users.(Agents)
-	return a, ok
+	return h.Agents, h.Agents != nil
 }
 
 // registerAgents adds the administrators' agents page when the store can list agents.

@@ -62,6 +62,8 @@ type Handler struct {
 	// WebAuthnRP is the relying party (host name and exact origin) at the address r
 	// came to, or an error when that address is not one the server is configured for.
 	WebAuthnRP func(r *http.Request) (auth.RP, error)
+	// Agents, if set, adds the administrators' agents page (enrollment codes, revoking).
+	Agents Agents
 	// Folders, if set, adds the folder pages (grants, subfolders) and publishing.
 	Folders Folders
 	// AuditLog, if set, adds the administrators' audit log page (audit.go).
