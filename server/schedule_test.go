@@ -203,6 +203,24 @@ func TestScheduleAndAgentState(t *testing.T) {
 			t.Errorf("unchanged iCalendar with If-None-Match: %d", rec.Code)
 		}
 
+		for accept, want := range map[string]string{
+			"application/json, text/calendar;q=0.5": "application/json",
+			"text/calendar, application/json;q=0.9": "text/calendar",
+			"*/*":                                   "application/json",
+			"text/calendar;q=0, */*":                "application/json",
+			"text/html, text/calendar":              "text/calendar",
+		} {
+			rec := send(h, agent, "GET", self, "", map[string]string{"Accept": accept})
+			if got := rec.Header().Get("Content-Type"); rec.Code != 200 || !strings.HasPrefix(got, want) {
+				t.Errorf("Accept %q: %d %q, want %s", accept, rec.Code, got, want)
+			}
+		}
+		for inm, want := range map[string]int{"*": 304, `"other", ` + etag: 304, strings.TrimPrefix(etag, "W/"): 304, `W/"other"`: 200} {
+			if rec := send(h, agent, "GET", self, "", map[string]string{"If-None-Match": inm}); rec.Code != want {
+				t.Errorf("If-None-Match %s: %d, want %d", inm, rec.Code, want)
+			}
+		}
+
 		// A change changes the ETag.
 		if c := call(t, h, scheduler, "DELETE", folderPath(own)+"/"+e2.ID, "", nil); c != 404 {
 			t.Errorf("delete /Own/Child's entry through /Own: %d, want 404", c)
