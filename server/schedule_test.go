@@ -251,7 +251,7 @@ func TestScheduleAndAgentState(t *testing.T) {
 		for body, want := range map[string]int{
 			`{"state":"capturing","recording":"` + w.rec[0]["agent"] + `","queue_segments":3,"queue_bytes":4096,"free_bytes":1000000000,"audio_level":-20.5}`: 204,
 			`{"state":"capturing","recording":"` + w.rec[0]["own"] + `"}`:                                                                                     400, // a user's recording
-			`{"state":"capturing","recording":"` + w.rec[1]["agent"] + `"}`:                                                                                   400, // beta's agent's
+			`{"state":"capturing","recording":"` + w.rec[1]["agent"] + `"}`:                                                                                   204, // beta's: unknown here, as one not uploaded yet
 			`{"state":"capturing","recording":"not-an-id"}`:                                                                                                   400,
 			`{"state":"sleeping"}`:                                              400,
 			`{"state":"idle","queue_segments":-1}`:                              400,

@@ -320,13 +320,13 @@ func CertError(host string, err error) error { return certError(host, err) }
 
 // AgentState is what an enrolled agent reports of itself (PUT /api/v1/agents/self/state).
 type AgentState struct {
-	State         string  `json:"state"` // idle, capturing, uploading or error
-	Recording     string  `json:"recording,omitempty"`
-	QueueSegments int     `json:"queue_segments"`
-	QueueBytes    int64   `json:"queue_bytes"`
-	FreeBytes     int64   `json:"free_bytes"`
-	AudioLevel    float64 `json:"audio_level"`
-	LastError     string  `json:"last_error,omitempty"`
+	State         string   `json:"state"` // idle, capturing, uploading or error
+	Recording     string   `json:"recording,omitempty"`
+	QueueSegments int      `json:"queue_segments"`
+	QueueBytes    int64    `json:"queue_bytes"`
+	FreeBytes     int64    `json:"free_bytes"`
+	AudioLevel    *float64 `json:"audio_level,omitempty"` // dBFS; nil while unmeasured
+	LastError     string   `json:"last_error,omitempty"`
 }
 
 // PutState reports the agent's state. Only an enrolled agent's credential may; a user's

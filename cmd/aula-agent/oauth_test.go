@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -61,6 +62,19 @@ func TestEnrollAndRecord(t *testing.T) {
 	}
 	if n := checkSpoolOnServer(t, srv, data); n == 0 {
 		t.Error("nothing reached the server")
+	}
+	// The agent reported its state as it went; its last report, as it exited, is idle.
+	admin := strings.TrimSpace(srv.CLI("token", "create", "--email", srv.Admin, "--scope", "admin"))
+	var states struct {
+		States []struct {
+			Room, State string
+			QueueBytes  int64 `json:"queue_bytes"`
+			FreeBytes   int64 `json:"free_bytes"`
+		} `json:"states"`
+	}
+	getJSON(t, srv, admin, "/api/v1/admin/rooms/states", &states)
+	if len(states.States) != 1 || states.States[0].Room != "Hall B" || states.States[0].State != "idle" || states.States[0].FreeBytes <= 0 {
+		t.Errorf("agent states on the server: %+v", states.States)
 	}
 
 	if status, out := runAgentEnv(t, noToken, append([]string{"record", "--synthetic", "--duration", "2s"}, serverArgs(srv, t.TempDir())...)...); status != 2 || !strings.Contains(out, "aula-agent enroll") {
@@ -196,6 +210,19 @@ func TestLoginAndRecord(t *testing.T) {
 	if n := checkSpoolOnServer(t, srv, data); n == 0 {
 		t.Error("nothing reached the server")
 	}
+	// The agent reported its state as it went; its last report, as it exited, is idle.
+	admin := strings.TrimSpace(srv.CLI("token", "create", "--email", srv.Admin, "--scope", "admin"))
+	var states struct {
+		States []struct {
+			Room, State string
+			QueueBytes  int64 `json:"queue_bytes"`
+			FreeBytes   int64 `json:"free_bytes"`
+		} `json:"states"`
+	}
+	getJSON(t, srv, admin, "/api/v1/admin/rooms/states", &states)
+	if len(states.States) != 1 || states.States[0].Room != "Hall B" || states.States[0].State != "idle" || states.States[0].FreeBytes <= 0 {
+		t.Errorf("agent states on the server: %+v", states.States)
+	}
 	if after, _ := os.ReadFile(filepath.Join(data, "credential.age")); string(after) == string(before) {
 		t.Error("the rotated refresh token was not saved")
 	}
@@ -229,5 +256,30 @@ func TestLoginAndRecord(t *testing.T) {
 	}
 	if status, out := runAgentEnv(t, noToken, append([]string{"upload", "--wait"}, serverArgs(srv, data)...)...); status != 2 || !strings.Contains(out, "needs a credential") {
 		t.Errorf("upload after logout: %d %s", status, out)
+	}
+}
+
+// getJSON GETs path from srv with a bearer token and decodes the JSON answer.
+func getJSON(t *testing.T, srv *servertest.Server, token, path string, out any) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(srv.Cert)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("server certificate: %v", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
 	}
 }

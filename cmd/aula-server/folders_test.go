@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +16,23 @@ import (
 
 	"github.com/aulacapture/aula/internal/mediatest"
 	"github.com/aulacapture/aula/server"
+	"github.com/aulacapture/aula/server/cli"
+
+	_ "modernc.org/sqlite"
 )
+
+type cliResult struct {
+	stdout, stderr string
+	err            error
+}
+
+// runCLIResult runs an aula-server command that may fail.
+func runCLIResult(t *testing.T, getenv func(string) string, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := cli.Run(context.Background(), cli.Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: getenv})
+	return cliResult{out.String(), errb.String(), err}
+}
 
 // TestRolesEndToEnd drives roles over HTTPS with the CLI an administrator uses: a viewer
 // may watch but not download; granted publisher on the folder it downloads a track that
@@ -121,6 +140,14 @@ func TestRolesEndToEnd(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("%d objects of the deleted recording left, such as %s", len(left), left[0])
 	}
+	// The rest of SECURITY §20's events: a failed sign-in, 2FA and a password change (an
+	// administrator's first sign-in), agent enrollment, a policy change (the firewall).
+	if _, status, _ := newBrowser(t, srv).do("POST", "/signin", url.Values{"email": {"student@uni.example"}, "password": {"wrong password, long enough"}}); status != 200 && status != 401 && status != 403 {
+		t.Errorf("failed sign-in: %d", status)
+	}
+	firstSignIn(t, srv, "head@uni.example", password(t, runCLI(t, srv.getenv, "user", "create", "--tenant", "Uni", "--email", "head@uni.example", "--role", "admin")))
+	runCLI(t, srv.getenv, "enrollment", "create", "--tenant", "Uni", "--room", "Hall B", "--folder", "/Physics")
+	runCLI(t, srv.getenv, "firewall", "set", "--tenant", "Uni", "--allow", "127.0.0.0/8,::1/128")
 	s := storeOf(t, srv)
 	tn, err := s.TenantByName(context.Background(), "Uni")
 	if err != nil {
@@ -134,9 +161,33 @@ func TestRolesEndToEnd(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	for _, want := range []string{"folder.created", "account.created", "grant.added", "recording.viewed", "recording.edited", "recording.downloaded", "recording.deleted", "signin"} {
+	for _, want := range []string{"folder.created", "account.created", "grant.added", "recording.viewed", "recording.edited",
+		"recording.downloaded", "recording.deleted", "signin", "signin.failed", "password.changed", "2fa.enabled",
+		"agent.enrollment_created", "firewall.changed"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("no %s in the audit log (%v)", want, actions)
 		}
+	}
+	for _, e := range events {
+		if e.At.IsZero() || e.Result == "" || len(e.MAC) == 0 || e.Seq == 0 {
+			t.Errorf("audit record %d %s lacks time, result, seq or MAC: %+v", e.Seq, e.Action, e)
+			break
+		}
+	}
+	// The chain verifies; an edited record is named by verify.
+	if out := runCLIResult(t, srv.getenv, "audit", "verify", "--tenant", "Uni"); out.err != nil {
+		t.Fatalf("audit verify on an untouched log: %v: %s", out.err, out.stderr)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(srv.data, "aula.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE audit_events SET detail = detail || ' (edited)' WHERE action = 'recording.deleted'`); err != nil {
+		t.Fatal(err)
+	}
+	out := runCLIResult(t, srv.getenv, "audit", "verify", "--tenant", "Uni")
+	if out.err == nil || !strings.Contains(out.stderr+out.stdout, "edited") {
+		t.Errorf("audit verify after an edit: %v, %q %q", out.err, out.stdout, out.stderr)
 	}
 }

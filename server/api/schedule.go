@@ -333,8 +333,10 @@ func (h *Handler) agentState(c call) {
 			h.fail(c, err)
 			return
 		}
-		if err != nil || !c.s.Owns(rec) {
-			h.fail(c, invalidf("recording %s is not one this agent made; send its metadata with PUT /api/v1/recordings/{id} first", body.Recording))
+		// A recording the server does not hold yet is fine (captured offline, or its
+		// announcement not sent yet); one that exists must be this agent's.
+		if err == nil && !c.s.Owns(rec) {
+			h.fail(c, invalidf("recording %s is not one this agent made", body.Recording))
 			return
 		}
 	}
