@@ -12,38 +12,12 @@ import (
 const accountsVersion = 4
 
 func init() {
-	registerPostgresMigration(accountsVersion, accountsRowLevelSecurity, accountsRowLevelSecurityDown)
+	registerIsolation(accountsVersion, nil, accountTables...)
 }
 
 // accountTables are the tables migration 3 adds; each carries tenant_id and is read and
 // written only as its tenant, so none needs a lookup policy.
 var accountTables = []string{"tenant_policies", "recovery_codes", "signin_failures", "audit_events"}
-
-// accountsRowLevelSecurity returns the PostgreSQL statements of migration 4: the same
-// tenant_isolation policy as migration 2 gives the older tables.
-func accountsRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range accountTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return stmts
-}
-
-// accountsRowLevelSecurityDown undoes accountsRowLevelSecurity.
-func accountsRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range accountTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // changeUser runs one UPDATE of the tenant's user and answers ErrNotFound when no row
 // changed.

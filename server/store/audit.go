@@ -19,26 +19,7 @@ import (
 const auditVersion = 14
 
 func init() {
-	registerPostgresMigration(auditVersion, auditRowLevelSecurity, auditRowLevelSecurityDown)
-}
-
-// auditRowLevelSecurity returns the PostgreSQL statements of migration 14.
-func auditRowLevelSecurity() []string {
-	cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-	return []string{
-		`ALTER TABLE audit_heads ENABLE ROW LEVEL SECURITY`,
-		`ALTER TABLE audit_heads FORCE ROW LEVEL SECURITY`,
-		`CREATE POLICY tenant_isolation ON audit_heads USING (` + cond + `) WITH CHECK (` + cond + `)`,
-	}
-}
-
-// auditRowLevelSecurityDown undoes auditRowLevelSecurity.
-func auditRowLevelSecurityDown() []string {
-	return []string{
-		`DROP POLICY tenant_isolation ON audit_heads`,
-		`ALTER TABLE audit_heads NO FORCE ROW LEVEL SECURITY`,
-		`ALTER TABLE audit_heads DISABLE ROW LEVEL SECURITY`,
-	}
+	registerIsolation(auditVersion, nil, "audit_heads")
 }
 
 // ErrAuditUnkeyed means an audit event was to be appended by a store that was given no

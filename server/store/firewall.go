@@ -13,35 +13,12 @@ import (
 const firewallVersion = 16
 
 func init() {
-	registerPostgresMigration(firewallVersion, firewallRowLevelSecurity, firewallRowLevelSecurityDown)
+	registerIsolation(firewallVersion, nil, firewallTables...)
 }
 
 // firewallTables are the tables migration 15 adds; each carries tenant_id and is read
 // and written only as its tenant.
 var firewallTables = []string{"firewall_rules", "firewall_exceptions"}
-
-func firewallRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range firewallTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return stmts
-}
-
-func firewallRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range firewallTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // Country modes of FirewallRules.
 const (

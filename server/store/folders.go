@@ -14,34 +14,11 @@ import (
 const foldersVersion = 12
 
 func init() {
-	registerPostgresMigration(foldersVersion, foldersRowLevelSecurity, foldersRowLevelSecurityDown)
+	registerIsolation(foldersVersion, nil, folderTables...)
 }
 
 // folderTables are migration 11's tables; each carries tenant_id.
 var folderTables = []string{"folders", "grants", "room_folders"}
-
-func foldersRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range folderTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return stmts
-}
-
-func foldersRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range folderTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // Folder is a node of a tenant's folder tree. The root's ID is the tenant's ID and its
 // ParentID is empty.

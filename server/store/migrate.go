@@ -41,6 +41,41 @@ func init() {
 	registerPostgresMigration(rlsVersion, rowLevelSecurity, rowLevelSecurityDown)
 }
 
+// registerIsolation adds a PostgreSQL-only migration that puts tables (each with a
+// tenant_id column) under the tenant_isolation policy: a transaction sees and writes
+// only the rows of the tenant it declared. The lookup tables also get the tenant_lookup
+// policy, for the finders that read across tenants (by a hash, a client ID).
+func registerIsolation(version int64, lookup []string, tables ...string) {
+	cond := `tenant_id = current_setting('` + settingTenant + `', true)`
+	up := func() []string {
+		var stmts []string
+		for _, t := range tables {
+			stmts = append(stmts,
+				`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
+				`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
+				`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
+		}
+		for _, t := range lookup {
+			stmts = append(stmts, `CREATE POLICY tenant_lookup ON `+t+` FOR SELECT USING (current_setting('`+settingLookup+`', true) = 'on')`)
+		}
+		return stmts
+	}
+	down := func() []string {
+		var stmts []string
+		for _, t := range lookup {
+			stmts = append(stmts, `DROP POLICY tenant_lookup ON `+t)
+		}
+		for _, t := range tables {
+			stmts = append(stmts,
+				`DROP POLICY tenant_isolation ON `+t,
+				`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
+				`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
+		}
+		return stmts
+	}
+	registerPostgresMigration(version, up, down)
+}
+
 func postgresMigrations() []pgMigration {
 	out := make([]pgMigration, 0, len(pgMigrations))
 	for _, m := range pgMigrations {

@@ -14,7 +14,7 @@ import (
 const oauthVersion = 8
 
 func init() {
-	registerPostgresMigration(oauthVersion, oauthRowLevelSecurity, oauthRowLevelSecurityDown)
+	registerIsolation(oauthVersion, oauthTables, oauthTables...)
 }
 
 // oauthTables are migration 7's tables that carry a tenant; the finders read them across
@@ -23,33 +23,6 @@ func init() {
 // to no tenant until a user approves it, lives minutes, and holds no tenant data but the
 // approving user's IDs.
 var oauthTables = []string{"oauth_clients", "oauth_enrollments", "oauth_refresh_tokens"}
-
-// oauthRowLevelSecurity returns the PostgreSQL statements of migration 8.
-func oauthRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range oauthTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`,
-			`CREATE POLICY tenant_lookup ON `+t+` FOR SELECT USING (current_setting('`+settingLookup+`', true) = 'on')`)
-	}
-	return stmts
-}
-
-// oauthRowLevelSecurityDown undoes oauthRowLevelSecurity.
-func oauthRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range oauthTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_lookup ON `+t,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // Errors of one-time codes and rotating tokens.
 var (

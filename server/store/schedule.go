@@ -16,34 +16,11 @@ import (
 const scheduleVersion = 18
 
 func init() {
-	registerPostgresMigration(scheduleVersion, scheduleRowLevelSecurity, scheduleRowLevelSecurityDown)
+	registerIsolation(scheduleVersion, nil, scheduleTables...)
 }
 
 // scheduleTables are migration 17's tables; each carries tenant_id.
 var scheduleTables = []string{"schedule_entries", "agent_states"}
-
-func scheduleRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range scheduleTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return stmts
-}
-
-func scheduleRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range scheduleTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // ScheduleEntry is a recording planned in a room: from StartsAt to EndsAt the room's
 // agent records into FolderID.

@@ -17,38 +17,11 @@ import (
 const ssoVersion = 6
 
 func init() {
-	registerPostgresMigration(ssoVersion, ssoRowLevelSecurity, ssoRowLevelSecurityDown)
+	registerIsolation(ssoVersion, []string{"sso_configs"}, ssoTables...)
 }
 
 // ssoTables are the tables migration 5 adds; each carries tenant_id.
 var ssoTables = []string{"sso_configs", "sso_identities", "sso_logins", "groups", "group_members"}
-
-// ssoRowLevelSecurity returns the PostgreSQL statements of migration 6: the tenant_isolation
-// policy on every new table, and a lookup policy on sso_configs, which the sign-in page
-// searches by e-mail domain before it knows the tenant.
-func ssoRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range ssoTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return append(stmts, `CREATE POLICY tenant_lookup ON sso_configs FOR SELECT USING (current_setting('`+settingLookup+`', true) = 'on')`)
-}
-
-// ssoRowLevelSecurityDown undoes ssoRowLevelSecurity.
-func ssoRowLevelSecurityDown() []string {
-	stmts := []string{`DROP POLICY tenant_lookup ON sso_configs`}
-	for _, t := range ssoTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // SSOConfig is a tenant's OpenID Connect provider.
 type SSOConfig struct {

@@ -13,35 +13,12 @@ import (
 const webauthnVersion = 10
 
 func init() {
-	registerPostgresMigration(webauthnVersion, webauthnRowLevelSecurity, webauthnRowLevelSecurityDown)
+	registerIsolation(webauthnVersion, nil, webauthnTables...)
 }
 
 // webauthnTables are the tables migration 9 adds; each carries tenant_id and is read and
 // written only as its tenant.
 var webauthnTables = []string{"webauthn_credentials", "webauthn_challenges"}
-
-func webauthnRowLevelSecurity() []string {
-	var stmts []string
-	for _, t := range webauthnTables {
-		cond := `tenant_id = current_setting('` + settingTenant + `', true)`
-		stmts = append(stmts,
-			`ALTER TABLE `+t+` ENABLE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` FORCE ROW LEVEL SECURITY`,
-			`CREATE POLICY tenant_isolation ON `+t+` USING (`+cond+`) WITH CHECK (`+cond+`)`)
-	}
-	return stmts
-}
-
-func webauthnRowLevelSecurityDown() []string {
-	var stmts []string
-	for _, t := range webauthnTables {
-		stmts = append(stmts,
-			`DROP POLICY tenant_isolation ON `+t,
-			`ALTER TABLE `+t+` NO FORCE ROW LEVEL SECURITY`,
-			`ALTER TABLE `+t+` DISABLE ROW LEVEL SECURITY`)
-	}
-	return stmts
-}
 
 // WebAuthnCredential is a user's security key or passkey.
 type WebAuthnCredential struct {
