@@ -382,54 +382,19 @@ func (s *Store) ListVisibleRecordings(ctx context.Context, tenantID string, v Vi
 	if len(v.All) == 0 && len(v.Published) == 0 {
 		return nil, nil
 	}
-	if limit <= 0 {
-		limit = DefaultListLimit
-	}
-	limit = min(limit, MaxListLimit)
-	offset = max(offset, 0)
-	args := []any{tenantID, limit, offset}
+	var args []any
 	in := func(ids []string) string {
 		if len(ids) == 0 {
 			return "FALSE"
 		}
-		first := len(args) + 1
+		first := len(args) + 4
 		for _, id := range ids {
 			args = append(args, id)
 		}
 		return "folder_id IN (" + placeholders(first, len(ids)) + ")"
 	}
-	where := "(" + in(v.All) + " OR (" + in(v.Published) + " AND published_at IS NOT NULL))"
-	var list []Recording
-	err := s.read(ctx, tenantID, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT `+recordingColumns+` FROM recordings
-			WHERE tenant_id = $1 AND `+where+`
-			ORDER BY started_at DESC, created_at DESC, id DESC
-			LIMIT $2 OFFSET $3`, args...)
-		if err != nil {
-			return fmt.Errorf("list recordings: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRecording(rows)
-			if err != nil {
-				return fmt.Errorf("list recordings: %w", err)
-			}
-			list = append(list, r)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("list recordings: %w", err)
-		}
-		rows.Close()
-		recs := make([]*Recording, len(list))
-		for i := range list {
-			recs[i] = &list[i]
-		}
-		return addTracks(ctx, q, tenantID, recs)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	where := in(v.All) + " OR (" + in(v.Published) + " AND published_at IS NOT NULL)"
+	return s.listRecordings(ctx, tenantID, where, args, limit, offset)
 }
 
 // SetPublished publishes the recording at *at, or unpublishes it (nil).

@@ -192,6 +192,12 @@ func (s *Store) Recording(ctx context.Context, tenantID, id string) (Recording, 
 // StartedAt, then CreatedAt, then ID), skipping offset and returning at most limit. A
 // limit of zero or less means DefaultListLimit; above MaxListLimit, MaxListLimit.
 func (s *Store) ListRecordings(ctx context.Context, tenantID string, limit, offset int) ([]Recording, error) {
+	return s.listRecordings(ctx, tenantID, "TRUE", nil, limit, offset)
+}
+
+// listRecordings lists the tenant's recordings that where (SQL over the recordings'
+// columns, with placeholders from $4 on for args) holds, as ListRecordings does.
+func (s *Store) listRecordings(ctx context.Context, tenantID, where string, args []any, limit, offset int) ([]Recording, error) {
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
@@ -200,9 +206,9 @@ func (s *Store) ListRecordings(ctx context.Context, tenantID string, limit, offs
 	var list []Recording
 	err := s.read(ctx, tenantID, func(q querier) error {
 		rows, err := q.QueryContext(ctx, `SELECT `+recordingColumns+` FROM recordings
-			WHERE tenant_id = $1
+			WHERE tenant_id = $1 AND (`+where+`)
 			ORDER BY started_at DESC, created_at DESC, id DESC
-			LIMIT $2 OFFSET $3`, tenantID, limit, offset)
+			LIMIT $2 OFFSET $3`, append([]any{tenantID, limit, offset}, args...)...)
 		if err != nil {
 			return fmt.Errorf("list recordings: %w", err)
 		}
