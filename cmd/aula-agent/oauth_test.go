@@ -210,18 +210,14 @@ func TestLoginAndRecord(t *testing.T) {
 	if n := checkSpoolOnServer(t, srv, data); n == 0 {
 		t.Error("nothing reached the server")
 	}
-	// The agent reported its state as it went; its last report, as it exited, is idle.
+	// A signed-in person's recorder reports no agent state: that is for enrolled rooms.
 	admin := strings.TrimSpace(srv.CLI("token", "create", "--email", srv.Admin, "--scope", "admin"))
 	var states struct {
-		States []struct {
-			Room, State string
-			QueueBytes  int64 `json:"queue_bytes"`
-			FreeBytes   int64 `json:"free_bytes"`
-		} `json:"states"`
+		States []struct{ Room string } `json:"states"`
 	}
 	getJSON(t, srv, admin, "/api/v1/admin/rooms/states", &states)
-	if len(states.States) != 1 || states.States[0].Room != "Hall B" || states.States[0].State != "idle" || states.States[0].FreeBytes <= 0 {
-		t.Errorf("agent states on the server: %+v", states.States)
+	if len(states.States) != 0 {
+		t.Errorf("agent states after a signed-in recording: %+v", states.States)
 	}
 	if after, _ := os.ReadFile(filepath.Join(data, "credential.age")); string(after) == string(before) {
 		t.Error("the rotated refresh token was not saved")
