@@ -5,12 +5,18 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 )
 
 // DefaultRingSize is how many tenant identities a Ring holds when NewRing is given no size.
 const DefaultRingSize = 1024
+
+// DefaultMaxAge is how long a Ring trusts an identity it holds before it reads the
+// wrapped key again: a tenant shredded through another server is unreadable here within
+// this time, with no restart.
+const DefaultMaxAge = time.Minute
 
 // Store gives a tenant's wrapped key, as Master.NewTenantKey made it. The server's metadata
 // store implements it; it returns its own not-found error for a tenant without a key.
@@ -24,6 +30,10 @@ type Ring struct {
 	master *Master
 	store  Store
 	size   int
+	// MaxAge is how long an identity is served from the cache (DefaultMaxAge when 0).
+	MaxAge time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // of *entry, front is most recent
@@ -36,6 +46,21 @@ type Ring struct {
 type entry struct {
 	tenant string
 	id     *age.X25519Identity
+	at     time.Time // when it was loaded
+}
+
+func (r *Ring) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Ring) maxAge() time.Duration {
+	if r.MaxAge > 0 {
+		return r.MaxAge
+	}
+	return DefaultMaxAge
 }
 
 // NewRing returns a Ring that loads wrapped keys from store, unwraps them with master and
@@ -51,11 +76,16 @@ func NewRing(master *Master, store Store, size int) *Ring {
 // unwrapped. Errors of the store come back wrapped, so errors.Is finds its not-found error.
 func (r *Ring) Identity(ctx context.Context, tenantID string) (*age.X25519Identity, error) {
 	r.mu.Lock()
+	now := r.now()
 	if e, ok := r.entries[tenantID]; ok {
-		r.lru.MoveToFront(e)
-		id := e.Value.(*entry).id
-		r.mu.Unlock()
-		return id, nil
+		if en := e.Value.(*entry); now.Sub(en.at) < r.maxAge() {
+			r.lru.MoveToFront(e)
+			r.mu.Unlock()
+			return en.id, nil
+		}
+		// Too old: read the wrapped key again, so a shred elsewhere takes effect here.
+		r.lru.Remove(e)
+		delete(r.entries, tenantID)
 	}
 	forgets := r.forgets
 	r.mu.Unlock()
@@ -81,7 +111,7 @@ func (r *Ring) Identity(ctx context.Context, tenantID string) (*age.X25519Identi
 		r.lru.MoveToFront(e)
 		return e.Value.(*entry).id, nil
 	}
-	r.entries[tenantID] = r.lru.PushFront(&entry{tenant: tenantID, id: id})
+	r.entries[tenantID] = r.lru.PushFront(&entry{tenant: tenantID, id: id, at: now})
 	for r.lru.Len() > r.size {
 		oldest := r.lru.Back()
 		r.lru.Remove(oldest)
@@ -91,7 +121,8 @@ func (r *Ring) Identity(ctx context.Context, tenantID string) (*age.X25519Identi
 }
 
 // Forget drops the tenant's identity from the cache. To crypto-shred a tenant, delete its
-// wrapped key from the store first, then call Forget on every server's Ring.
+// wrapped key from the store first, then call Forget on this server's Ring; the other
+// servers' Rings stop serving it within MaxAge.
 func (r *Ring) Forget(tenantID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

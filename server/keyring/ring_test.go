@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -223,5 +224,34 @@ func TestRingConcurrent(t *testing.T) {
 	wg.Wait()
 	if ring.Len() > 3 {
 		t.Fatalf("Len = %d beyond the bound 3", ring.Len())
+	}
+}
+
+// TestShredElsewhere: a tenant shredded through another server (its wrapped key deleted,
+// no Forget here) is unreadable here once MaxAge has passed, and cached until then.
+func TestShredElsewhere(t *testing.T) {
+	m := newMaster(t)
+	store, _ := newTenants(t, m, 1)
+	now := time.Unix(1_800_000_000, 0)
+	ring := NewRing(m, store, 0)
+	ring.MaxAge, ring.Now = time.Minute, func() time.Time { return now }
+	ctx := t.Context()
+	if _, err := ring.Identity(ctx, "t0"); err != nil {
+		t.Fatal(err)
+	}
+	store.delete("t0")
+	now = now.Add(59 * time.Second)
+	if _, err := ring.Identity(ctx, "t0"); err != nil {
+		t.Errorf("within MaxAge: %v, want the cached identity", err)
+	}
+	if n := store.loads.Load(); n != 1 {
+		t.Errorf("%d loads within MaxAge, want 1", n)
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := ring.Identity(ctx, "t0"); !errors.Is(err, errNoTenant) {
+		t.Errorf("after MaxAge: %v, want the store's not-found", err)
+	}
+	if ring.Len() != 0 {
+		t.Errorf("the ring still holds %d identities", ring.Len())
 	}
 }
