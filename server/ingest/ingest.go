@@ -48,6 +48,13 @@ type Metadata interface {
 	CompleteRecording(ctx context.Context, tenantID, id string, duration float64, at time.Time) error
 }
 
+// SegmentExclusive records a segment under a lock that every server sharing the
+// database honours; *store.Store is one.
+type SegmentExclusive interface {
+	SharedDatabase() bool
+	PutSegmentExclusive(ctx context.Context, tenantID, recID, trackID string, seg store.Segment, write func() error) (bool, *store.Segment, error)
+}
+
 // Keys gives a tenant's age identity, to open what agents sealed to it.
 type Keys interface {
 	Identity(ctx context.Context, tenantID string) (*age.X25519Identity, error)
@@ -660,28 +667,48 @@ func (h *Handler) putSegment(w http.ResponseWriter, r *http.Request, p auth.Prin
 	lock := h.seqLock(p.TenantID, rec.ID, tr.ID, seq)
 	lock.Lock()
 	defer lock.Unlock()
-	existing, err := h.Meta.Segment(r.Context(), p.TenantID, rec.ID, tr.ID, seq)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		h.fail(w, r, err)
-		return
-	default:
+	conflict := func(existing store.Segment) {
 		if existing.Digest != digest {
 			h.fail(w, r, fmt.Errorf("%w: segment %d is stored with another digest", store.ErrConflict, seq))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "digest": digest, "created": false})
-		return
 	}
-	if err := stage.commit(r.Context(), h.Blobs, key, sealed); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	created, err := h.putRow(r.Context(), p.TenantID, rec.ID, tr.ID, seg)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	var created bool
+	if ex, ok := h.Meta.(SegmentExclusive); ok && ex.SharedDatabase() {
+		// Several servers share this database: the database's lock covers the check, the
+		// object and the row, whichever server each upload of this number reaches.
+		var existing *store.Segment
+		created, existing, err = ex.PutSegmentExclusive(r.Context(), p.TenantID, rec.ID, tr.ID, seg, func() error {
+			return stage.commit(r.Context(), h.Blobs, key, sealed)
+		})
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if existing != nil {
+			conflict(*existing)
+			return
+		}
+	} else {
+		existing, err := h.Meta.Segment(r.Context(), p.TenantID, rec.ID, tr.ID, seq)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			h.fail(w, r, err)
+			return
+		default:
+			conflict(existing)
+			return
+		}
+		if err := stage.commit(r.Context(), h.Blobs, key, sealed); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if created, err = h.putRow(r.Context(), p.TenantID, rec.ID, tr.ID, seg); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	status := http.StatusOK
 	if created {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"time"
 
@@ -201,4 +203,52 @@ func (s *Store) Manifest(ctx context.Context, tenantID, id string) (*manifest.Ma
 		m.Tracks = append(m.Tracks, mt)
 	}
 	return m, nil
+}
+
+// SharedDatabase reports whether several servers may share this database (PostgreSQL),
+// so that work on one segment must be serialised in the database, not in one process.
+func (s *Store) SharedDatabase() bool { return s.dialect == dialectPostgres }
+
+// PutSegmentExclusive records seg as PutSegment does, under a lock on the segment's
+// number that every server sharing the database honours (a PostgreSQL advisory lock of
+// the transaction): if the segment is stored already it returns it and neither writes
+// nor records anything; otherwise it calls write (which puts the object) and then
+// records the row, and only then lets the next upload of that number look. So the stored
+// object and the recorded digest always agree, whichever server each upload reaches.
+func (s *Store) PutSegmentExclusive(ctx context.Context, tenantID, recID, trackID string, seg Segment, write func() error) (created bool, existing *Segment, err error) {
+	if err := checkSegment(seg); err != nil {
+		return false, nil, err
+	}
+	if seg.CreatedAt.IsZero() {
+		seg.CreatedAt = s.now()
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "segment\x00%s\x00%s\x00%s\x00%d", tenantID, recID, trackID, seg.Seq)
+	lockKey := int64(h.Sum64())
+	err = s.write(ctx, tenantID, func(q querier) error {
+		if s.dialect == dialectPostgres {
+			if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+				return fmt.Errorf("lock segment %d: %w", seg.Seq, err)
+			}
+		}
+		var have Segment
+		var createdAt int64
+		err := q.QueryRowContext(ctx, `SELECT `+segmentColumns+` FROM segments
+			WHERE tenant_id = $1 AND recording_id = $2 AND track_id = $3 AND seq = $4`,
+			tenantID, recID, trackID, seg.Seq).Scan(&have.Seq, &have.Start, &have.Duration, &have.Size, &have.Digest, &have.Key, &createdAt)
+		switch {
+		case err == nil:
+			have.CreatedAt = fromNanos(createdAt)
+			existing = &have
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("read segment %d: %w", seg.Seq, err)
+		}
+		if err := write(); err != nil {
+			return err
+		}
+		created, err = putSegment(ctx, q, tenantID, recID, trackID, seg)
+		return err
+	})
+	return created, existing, err
 }

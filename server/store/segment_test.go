@@ -188,3 +188,59 @@ func TestSegmentsOrder(t *testing.T) {
 		wantErr(t, "unknown track", err, ErrNotFound)
 	})
 }
+
+// TestPutSegmentExclusiveAcrossServers: two servers (two stores on one PostgreSQL) take
+// uploads of the same segment numbers with different bytes at once; whichever wins, the
+// object it wrote and the digest recorded agree, and the loser writes nothing.
+func TestPutSegmentExclusiveAcrossServers(t *testing.T) {
+	dsn := newDSN(t, dialectPostgres)
+	s1, s2 := openStore(t, dsn), openStore(t, dsn)
+	if !s1.SharedDatabase() {
+		t.Fatal("PostgreSQL: SharedDatabase = false")
+	}
+	ctx := context.Background()
+	a := tenant(t, s1, "a")
+	must[bool](t)(s1.PutRecording(ctx, lecture(a.ID, "rec", t0)))
+	var mu sync.Mutex
+	objects := map[int]string{} // the "blob store": seq → digest of the bytes written last
+	writes := 0
+	const rounds = 40
+	var wg sync.WaitGroup
+	for i, s := range []*Store{s1, s2, s1, s2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 1; seq <= rounds; seq++ {
+				digest := fmt.Sprintf("sha-256=:upload-%d-of-%d:", i, seq)
+				seg := Segment{Seq: seq, Duration: 2, Size: 10, Digest: digest, Key: "k"}
+				_, existing, err := s.PutSegmentExclusive(ctx, a.ID, "rec", "cam", seg, func() error {
+					mu.Lock()
+					writes++
+					mu.Unlock()
+					time.Sleep(time.Millisecond) // the object takes a while to land
+					mu.Lock()
+					objects[seq] = digest
+					mu.Unlock()
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if existing != nil && existing.Digest == digest {
+					t.Errorf("seq %d: existing has this upload's digest", seq)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if writes != rounds {
+		t.Errorf("%d objects written for %d segment numbers: losers wrote too", writes, rounds)
+	}
+	for seq := 1; seq <= rounds; seq++ {
+		row := must[Segment](t)(s2.Segment(ctx, a.ID, "rec", "cam", seq))
+		if objects[seq] != row.Digest {
+			t.Errorf("seq %d: object of %s, row of %s", seq, objects[seq], row.Digest)
+		}
+	}
+}
