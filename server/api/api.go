@@ -34,58 +34,65 @@ type Handler struct {
 	Now        func() time.Time
 }
 
+// route is one API route: its pattern, the rule that guards it (server/authz), and its
+// handler.
+type route struct {
+	pattern string
+	rule    authz.Rule
+	handle  func(h *Handler) func(c call)
+}
+
+// method turns a handler method into a route's handle.
+func method(f func(*Handler, call)) func(*Handler) func(call) {
+	return func(h *Handler) func(call) { return func(c call) { f(h, c) } }
+}
+
+// routes is every API route, with its rule: declared once, registered once.
+var routes = []route{
+	{"GET /api/v1/recordings", authz.SignedIn, method((*Handler).listRecordings)},
+	{"GET /api/v1/recordings/{id}", authz.On(authz.ActView, authz.ObjectRecording), method((*Handler).getRecording)},
+	{"PATCH /api/v1/recordings/{id}", authz.On(authz.ActEdit, authz.ObjectRecording), method((*Handler).editRecording)},
+	{"DELETE /api/v1/recordings/{id}", authz.On(authz.ActEdit, authz.ObjectRecording), method((*Handler).deleteRecording)},
+	{"PUT /api/v1/recordings/{id}/published", authz.On(authz.ActPublish, authz.ObjectRecording), func(h *Handler) func(call) { return h.publish(true) }},
+	{"DELETE /api/v1/recordings/{id}/published", authz.On(authz.ActPublish, authz.ObjectRecording), func(h *Handler) func(call) { return h.publish(false) }},
+	{"GET /api/v1/recordings/{id}/tracks/{track}/media.mp4", authz.On(authz.ActDownload, authz.ObjectRecording), method((*Handler).download)},
+	{"GET /api/v1/folders", authz.SignedIn, method((*Handler).listFolders)},
+	{"POST /api/v1/folders", authz.On(authz.ActManage, authz.ObjectAnyFolder), method((*Handler).createFolder)},
+	{"PATCH /api/v1/folders/{id}", authz.On(authz.ActManage, authz.ObjectFolder), method((*Handler).renameFolder)},
+	{"DELETE /api/v1/folders/{id}", authz.On(authz.ActManage, authz.ObjectFolder), method((*Handler).deleteFolder)},
+	{"GET /api/v1/folders/{id}/grants", authz.On(authz.ActManage, authz.ObjectFolder), method((*Handler).listGrants)},
+	{"POST /api/v1/folders/{id}/grants", authz.On(authz.ActManage, authz.ObjectFolder), method((*Handler).addGrant)},
+	{"DELETE /api/v1/folders/{id}/grants/{grant}", authz.On(authz.ActManage, authz.ObjectFolder), method((*Handler).removeGrant)},
+	{"GET /api/v1/admin/users", authz.TenantAdmin, method((*Handler).listUsers)},
+	{"GET /api/v1/admin/groups", authz.TenantAdmin, method((*Handler).listGroups)},
+	{"POST /api/v1/admin/groups", authz.TenantAdmin, method((*Handler).createGroup)},
+	{"DELETE /api/v1/admin/groups/{group}", authz.TenantAdmin, method((*Handler).deleteGroup)},
+	{"PUT /api/v1/admin/groups/{group}/members/{user}", authz.TenantAdmin, func(h *Handler) func(call) { return h.member(true) }},
+	{"DELETE /api/v1/admin/groups/{group}/members/{user}", authz.TenantAdmin, func(h *Handler) func(call) { return h.member(false) }},
+	{"GET /api/v1/admin/rooms", authz.TenantAdmin, method((*Handler).listRooms)},
+	{"PUT /api/v1/admin/rooms/{room}/folders/{folder}", authz.TenantAdmin, func(h *Handler) func(call) { return h.bindRoom(true) }},
+	{"DELETE /api/v1/admin/rooms/{room}/folders/{folder}", authz.TenantAdmin, func(h *Handler) func(call) { return h.bindRoom(false) }},
+	{"GET /api/v1/folders/{id}/schedule", authz.On(authz.ActView, authz.ObjectFolder), method((*Handler).folderSchedule)},
+	{"POST /api/v1/folders/{id}/schedule", authz.On(authz.ActSchedule, authz.ObjectFolder), method((*Handler).addScheduleEntry)},
+	{"DELETE /api/v1/folders/{id}/schedule/{entry}", authz.On(authz.ActSchedule, authz.ObjectFolder), method((*Handler).removeScheduleEntry)},
+	// The agent routes pass any signed-in caller; the handlers answer only agents, and
+	// only about the agent's own room and credential.
+	{"GET /api/v1/agents/self/schedule", authz.SignedIn, method((*Handler).agentSchedule)},
+	{"PUT /api/v1/agents/self/state", authz.SignedIn, method((*Handler).agentState)},
+	{"GET /api/v1/admin/rooms/states", authz.TenantAdmin, method((*Handler).roomStates)},
+}
+
 func init() {
-	authz.Define("GET /api/v1/recordings", authz.SignedIn)
-	authz.Define("GET /api/v1/recordings/{id}", authz.On(authz.ActView, authz.ObjectRecording))
-	authz.Define("PATCH /api/v1/recordings/{id}", authz.On(authz.ActEdit, authz.ObjectRecording))
-	authz.Define("DELETE /api/v1/recordings/{id}", authz.On(authz.ActEdit, authz.ObjectRecording))
-	authz.Define("PUT /api/v1/recordings/{id}/published", authz.On(authz.ActPublish, authz.ObjectRecording))
-	authz.Define("DELETE /api/v1/recordings/{id}/published", authz.On(authz.ActPublish, authz.ObjectRecording))
-	authz.Define("GET /api/v1/recordings/{id}/tracks/{track}/media.mp4", authz.On(authz.ActDownload, authz.ObjectRecording))
-	authz.Define("GET /api/v1/folders", authz.SignedIn)
-	authz.Define("POST /api/v1/folders", authz.On(authz.ActManage, authz.ObjectAnyFolder))
-	authz.Define("PATCH /api/v1/folders/{id}", authz.On(authz.ActManage, authz.ObjectFolder))
-	authz.Define("DELETE /api/v1/folders/{id}", authz.On(authz.ActManage, authz.ObjectFolder))
-	authz.Define("GET /api/v1/folders/{id}/grants", authz.On(authz.ActManage, authz.ObjectFolder))
-	authz.Define("POST /api/v1/folders/{id}/grants", authz.On(authz.ActManage, authz.ObjectFolder))
-	authz.Define("DELETE /api/v1/folders/{id}/grants/{grant}", authz.On(authz.ActManage, authz.ObjectFolder))
-	authz.Define("GET /api/v1/admin/users", authz.TenantAdmin)
-	authz.Define("GET /api/v1/admin/groups", authz.TenantAdmin)
-	authz.Define("POST /api/v1/admin/groups", authz.TenantAdmin)
-	authz.Define("DELETE /api/v1/admin/groups/{group}", authz.TenantAdmin)
-	authz.Define("PUT /api/v1/admin/groups/{group}/members/{user}", authz.TenantAdmin)
-	authz.Define("DELETE /api/v1/admin/groups/{group}/members/{user}", authz.TenantAdmin)
-	authz.Define("GET /api/v1/admin/rooms", authz.TenantAdmin)
-	authz.Define("PUT /api/v1/admin/rooms/{room}/folders/{folder}", authz.TenantAdmin)
-	authz.Define("DELETE /api/v1/admin/rooms/{room}/folders/{folder}", authz.TenantAdmin)
+	for _, r := range routes {
+		authz.Define(r.pattern, r.rule)
+	}
 }
 
 // Register adds the API routes.
 func (h *Handler) Register(mux authz.Mux) {
-	mux.HandleFunc("GET /api/v1/recordings", h.with(h.listRecordings))
-	mux.HandleFunc("GET /api/v1/recordings/{id}", h.with(h.getRecording))
-	mux.HandleFunc("PATCH /api/v1/recordings/{id}", h.with(h.editRecording))
-	mux.HandleFunc("DELETE /api/v1/recordings/{id}", h.with(h.deleteRecording))
-	mux.HandleFunc("PUT /api/v1/recordings/{id}/published", h.with(h.publish(true)))
-	mux.HandleFunc("DELETE /api/v1/recordings/{id}/published", h.with(h.publish(false)))
-	mux.HandleFunc("GET /api/v1/recordings/{id}/tracks/{track}/media.mp4", h.with(h.download))
-	mux.HandleFunc("GET /api/v1/folders", h.with(h.listFolders))
-	mux.HandleFunc("POST /api/v1/folders", h.with(h.createFolder))
-	mux.HandleFunc("PATCH /api/v1/folders/{id}", h.with(h.renameFolder))
-	mux.HandleFunc("DELETE /api/v1/folders/{id}", h.with(h.deleteFolder))
-	mux.HandleFunc("GET /api/v1/folders/{id}/grants", h.with(h.listGrants))
-	mux.HandleFunc("POST /api/v1/folders/{id}/grants", h.with(h.addGrant))
-	mux.HandleFunc("DELETE /api/v1/folders/{id}/grants/{grant}", h.with(h.removeGrant))
-	mux.HandleFunc("GET /api/v1/admin/users", h.with(h.listUsers))
-	mux.HandleFunc("GET /api/v1/admin/groups", h.with(h.listGroups))
-	mux.HandleFunc("POST /api/v1/admin/groups", h.with(h.createGroup))
-	mux.HandleFunc("DELETE /api/v1/admin/groups/{group}", h.with(h.deleteGroup))
-	mux.HandleFunc("PUT /api/v1/admin/groups/{group}/members/{user}", h.with(h.member(true)))
-	mux.HandleFunc("DELETE /api/v1/admin/groups/{group}/members/{user}", h.with(h.member(false)))
-	mux.HandleFunc("GET /api/v1/admin/rooms", h.with(h.listRooms))
-	mux.HandleFunc("PUT /api/v1/admin/rooms/{room}/folders/{folder}", h.with(h.bindRoom(true)))
-	mux.HandleFunc("DELETE /api/v1/admin/rooms/{room}/folders/{folder}", h.with(h.bindRoom(false)))
-	h.registerSchedule(mux)
+	for _, r := range routes {
+		mux.HandleFunc(r.pattern, h.with(r.handle(h)))
+	}
 }
 
 // call is one request with its authorized caller.

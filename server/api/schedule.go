@@ -33,27 +33,6 @@ const (
 	agentScheduleAhead  = 14 * 24 * time.Hour
 )
 
-func init() {
-	authz.Define("GET /api/v1/folders/{id}/schedule", authz.On(authz.ActView, authz.ObjectFolder))
-	authz.Define("POST /api/v1/folders/{id}/schedule", authz.On(authz.ActSchedule, authz.ObjectFolder))
-	authz.Define("DELETE /api/v1/folders/{id}/schedule/{entry}", authz.On(authz.ActSchedule, authz.ObjectFolder))
-	// The agent routes pass any signed-in caller; the handlers answer only agents, and
-	// only about the agent's own room and credential.
-	authz.Define("GET /api/v1/agents/self/schedule", authz.SignedIn)
-	authz.Define("PUT /api/v1/agents/self/state", authz.SignedIn)
-	authz.Define("GET /api/v1/admin/rooms/states", authz.TenantAdmin)
-}
-
-// registerSchedule adds the schedule and agent state routes.
-func (h *Handler) registerSchedule(mux authz.Mux) {
-	mux.HandleFunc("GET /api/v1/folders/{id}/schedule", h.with(h.folderSchedule))
-	mux.HandleFunc("POST /api/v1/folders/{id}/schedule", h.with(h.addScheduleEntry))
-	mux.HandleFunc("DELETE /api/v1/folders/{id}/schedule/{entry}", h.with(h.removeScheduleEntry))
-	mux.HandleFunc("GET /api/v1/agents/self/schedule", h.with(h.agentSchedule))
-	mux.HandleFunc("PUT /api/v1/agents/self/state", h.with(h.agentState))
-	mux.HandleFunc("GET /api/v1/admin/rooms/states", h.with(h.roomStates))
-}
-
 type scheduleJSON struct {
 	ID        string     `json:"id"`
 	Folder    string     `json:"folder"`
