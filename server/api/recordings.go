@@ -106,10 +106,13 @@ func (h *Handler) recording(c call) (store.Recording, bool) {
 }
 
 func (h *Handler) getRecording(c call) {
-	rec, ok := h.recording(c)
-	if !ok {
-		return
+	if rec, ok := h.recording(c); ok {
+		h.writeRecording(c, rec)
 	}
+}
+
+// writeRecording answers with rec as the API shows it to the caller.
+func (h *Handler) writeRecording(c call, rec store.Recording) {
 	t, err := h.tree(c)
 	if err != nil {
 		h.fail(c, err)
@@ -160,12 +163,7 @@ func (h *Handler) editRecording(c call) {
 		h.fail(c, err)
 		return
 	}
-	t, err := h.tree(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, recordingView(rec, t, c.s))
+	h.writeRecording(c, rec)
 }
 
 // deleteRecording deletes the rows, then the sealed objects (a failure there leaves
