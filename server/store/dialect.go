@@ -41,6 +41,9 @@ func openDB(dsn string) (*sql.DB, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("open sqlite %q: %w", path, err)
 		}
+		// Keep more than database/sql's two idle connections: concurrent uploads use
+		// several, and a new one sets its pragmas and prepares its statements again.
+		db.SetMaxIdleConns(8)
 		return db, dialectSQLite, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		cfg, err := pgx.ParseConfig(dsn)

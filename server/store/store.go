@@ -18,6 +18,7 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	audit   auditState // audit.go
+	stmts   stmtCache  // SQLite's prepared statements (stmtcache.go)
 }
 
 // Open connects to the database that dsn names and brings its schema up to date. dsn is
@@ -40,7 +41,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 }
 
 // Close closes the database connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Dialect is "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
@@ -56,7 +60,7 @@ type querier interface {
 // PostgreSQL needs one to carry the tenant to the row-level security policies.
 func (s *Store) read(ctx context.Context, tenantID string, fn func(q querier) error) error {
 	if s.dialect == dialectSQLite {
-		return fn(s.db)
+		return fn(s.querier(nil))
 	}
 	return s.tx(ctx, true, func(tx *sql.Tx) error {
 		if err := s.declare(ctx, tx, settingTenant, tenantID); err != nil {
@@ -72,14 +76,14 @@ func (s *Store) write(ctx context.Context, tenantID string, fn func(q querier) e
 		if err := s.declare(ctx, tx, settingTenant, tenantID); err != nil {
 			return err
 		}
-		return fn(tx)
+		return fn(s.querier(tx))
 	})
 }
 
 // lookup runs fn where the finders' tables may be read across tenants.
 func (s *Store) lookup(ctx context.Context, fn func(q querier) error) error {
 	if s.dialect == dialectSQLite {
-		return fn(s.db)
+		return fn(s.querier(nil))
 	}
 	return s.tx(ctx, true, func(tx *sql.Tx) error {
 		if err := s.declare(ctx, tx, settingLookup, "on"); err != nil {
