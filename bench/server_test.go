@@ -216,7 +216,8 @@ func (s *aulaServer) logTail() string {
 }
 
 // trustingClient is a plain HTTPS client that trusts the PEM certificate in certFile,
-// with the transport settings of agent/upload's client (HTTP/2 when offered).
+// with the transport settings of agent/upload's client (HTTP/1.1, a connection per
+// request in flight).
 func trustingClient(certFile string) (*http.Client, error) {
 	pem, err := os.ReadFile(certFile)
 	if err != nil {
@@ -228,7 +229,7 @@ func trustingClient(certFile string) (*http.Client, error) {
 	}
 	return &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
-		ForceAttemptHTTP2:   true,
+		ForceAttemptHTTP2:   false,
 		MaxIdleConnsPerHost: 16,
 	}}, nil
 }

@@ -318,8 +318,7 @@ func TestNetworkFaults(t *testing.T) {
 	u := upload.NewUploader(e.sp, c, upload.Options{Parallel: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	// HTTP/2 keeps one connection as long as it works: cut every connection now and
-	// then too (every 50 ms, so even a fast drain meets cuts), so uploads meet new
+	// A connection is kept as long as it works: cut every connection now and then too (every 50 ms, so even a fast drain meets cuts), so uploads meet new
 	// connections and their faults.
 	go func() {
 		tick := time.NewTicker(50 * time.Millisecond)
